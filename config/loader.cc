@@ -1,0 +1,508 @@
+// YAML -> Config. The walk never stops at the first problem: a bad value is reported and
+// skipped (the field keeps its default), and its siblings are still read, so one run of
+// `lbd --check` lists everything that is wrong. validate() then checks the relations between
+// fields; its findings on values the walk already reported are dropped as noise.
+#include "config/loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+
+#include "config/suggest.h"
+#include "config/text.h"
+
+namespace fulcrum::config {
+namespace {
+
+const char* kind_name(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined: return "nothing";
+    case YAML::NodeType::Scalar: return "a single value";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+  }
+  return "something else";
+}
+
+// One key of a mapping, with the position errors about its value should point at.
+struct Field {
+  std::string key;
+  std::string path;
+  YAML::Node value;
+  Mark mark;  // the value's, or the key's when the value is empty (yaml-cpp puts an empty
+              // value's mark on the next line, which would mislead)
+};
+
+class Walker {
+ public:
+  Walker(const std::string& file, std::vector<ConfigError>& errors)
+      : file_(file), errors_(errors) {}
+
+  Config read(const YAML::Node& root);
+
+  // Paths the walk already complained about; validate() findings there are repeats. A rejected
+  // value or item covers its whole subtree (the empty path: the document was unusable); a
+  // misspelt key covers only the key it should have been, which is now "missing".
+  struct Covered {
+    std::string path;
+    bool subtree;
+  };
+  std::vector<Covered> covered;
+
+ private:
+  Mark mark(const YAML::Node& n) const { return mark(n.Mark()); }
+  Mark mark(const YAML::Mark& m) const {
+    Mark out;
+    out.file = file_;
+    if (m.line >= 0 && m.column >= 0) {
+      out.line = m.line + 1;
+      out.column = m.column + 1;
+    }
+    return out;
+  }
+  void error(const Mark& m, const std::string& path, std::string message, bool covers = true) {
+    errors_.push_back(ConfigError{m, path, std::move(message)});
+    if (covers) covered.push_back({path, true});
+  }
+
+  // Reports unknown and repeated keys, then calls on_field for each known key once.
+  template <class F>
+  void for_each_field(const YAML::Node& map, const std::string& path,
+                      std::initializer_list<std::string_view> allowed, KeyMarks& marks,
+                      F&& on_field);
+
+  std::optional<std::string> text(const Field& f, std::string_view expected);
+  void bad_value(const Field& f, std::string_view expected, const std::string& got) {
+    error(f.mark, f.path, std::string(expected) + ", got " + quote(got));
+  }
+  void read_duration(const Field& f, Duration& out);
+  void read_size(const Field& f, Size& out);
+  void read_address(const Field& f, Address& out);
+  void read_name(const Field& f, std::string& out);
+  void read_uint(const Field& f, std::uint64_t lo, std::uint64_t hi, std::uint32_t& out);
+  template <class E>
+  void read_enum(const Field& f, std::initializer_list<E> values, E& out);
+
+  // A list where a list belongs; reports anything else and returns false.
+  bool expect_list(const Field& f, std::string_view what);
+
+  ListenerConfig read_listener(const YAML::Node& n, const std::string& path);
+  BackendConfig read_backend(const YAML::Node& n, const std::string& path);
+  ServerConfig read_server(const YAML::Node& n, const std::string& path);
+
+  const std::string& file_;
+  std::vector<ConfigError>& errors_;
+};
+
+template <class F>
+void Walker::for_each_field(const YAML::Node& map, const std::string& path,
+                            std::initializer_list<std::string_view> allowed, KeyMarks& marks,
+                            F&& on_field) {
+  std::vector<std::string_view> keys(allowed);
+  std::vector<std::pair<std::string, Mark>> seen;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    // Copies: yaml-cpp's iterator hands out a temporary pair, so a reference would dangle.
+    YAML::Node key = it->first;
+    YAML::Node value = it->second;
+    if (!key.IsScalar()) {
+      error(mark(key), path, std::string("expected a key name, got ") + kind_name(key), false);
+      continue;
+    }
+    const std::string& name = key.Scalar();
+    if (std::find(keys.begin(), keys.end(), name) == keys.end()) {
+      std::string msg = "unknown key " + quote(name, '\'');
+      auto near = closest_match(name, keys);
+      if (near) {
+        msg += "; did you mean '" + *near + "'?";
+      } else {
+        msg += "; expected one of: " + join(keys);
+      }
+      error(mark(key), path, std::move(msg), false);
+      // The key the user most likely meant is then missing; saying so again adds nothing.
+      if (near) covered.push_back({path.empty() ? *near : path + "." + *near, false});
+      continue;
+    }
+    auto first = std::find_if(seen.begin(), seen.end(), [&](auto& s) { return s.first == name; });
+    if (first != seen.end()) {
+      error(mark(key), path,
+            "duplicate key '" + name + "' (first at line " + std::to_string(first->second.line) +
+                ")",
+            false);
+      continue;
+    }
+    seen.emplace_back(name, mark(key));
+    Field f{name, path.empty() ? name : path + "." + name, value, {}};
+    f.mark = (f.value.IsNull() || !f.value.IsDefined()) ? mark(key) : mark(f.value);
+    marks.by_key[name] = f.mark;
+    on_field(f);
+  }
+}
+
+std::optional<std::string> Walker::text(const Field& f, std::string_view expected) {
+  if (!f.value.IsScalar()) {
+    error(f.mark, f.path, std::string(expected) + ", got " + kind_name(f.value));
+    return std::nullopt;
+  }
+  return f.value.Scalar();
+}
+
+void Walker::read_duration(const Field& f, Duration& out) {
+  auto t = text(f, "expected a duration like 5s or 250ms");
+  if (!t) return;
+  std::string why;
+  if (auto d = parse_duration(*t, &why)) {
+    out = *d;
+  } else {
+    bad_value(f, why, *t);
+  }
+}
+
+void Walker::read_size(const Field& f, Size& out) {
+  auto t = text(f, "expected a size like 512, 64KiB or 1MiB");
+  if (!t) return;
+  std::string why;
+  if (auto s = parse_size(*t, &why)) {
+    out = *s;
+  } else {
+    bad_value(f, why, *t);
+  }
+}
+
+void Walker::read_address(const Field& f, Address& out) {
+  auto t = text(f, "expected host:port, [v6]:port or unix:/path");
+  if (!t) return;
+  std::string why;
+  if (auto a = parse_address(*t, &why)) {
+    out = *a;
+  } else {
+    bad_value(f, why, *t);
+  }
+}
+
+void Walker::read_name(const Field& f, std::string& out) {
+  auto t = text(f, "expected a name");
+  if (!t) return;
+  if (t->empty()) {
+    error(f.mark, f.path, "expected a name, got an empty string");
+    return;
+  }
+  out = *t;
+}
+
+void Walker::read_uint(const Field& f, std::uint64_t lo, std::uint64_t hi, std::uint32_t& out) {
+  std::string expected =
+      hi == std::numeric_limits<std::uint32_t>::max()
+          ? "expected a whole number of at least " + std::to_string(lo)
+          : "expected a whole number from " + std::to_string(lo) + " to " + std::to_string(hi);
+  auto t = text(f, expected);
+  if (!t) return;
+  if (auto v = parse_uint(*t, hi); v && *v >= lo) {
+    out = static_cast<std::uint32_t>(*v);
+  } else {
+    bad_value(f, expected, *t);
+  }
+}
+
+template <class E>
+void Walker::read_enum(const Field& f, std::initializer_list<E> values, E& out) {
+  std::vector<std::string_view> names;
+  for (E v : values) names.push_back(to_string(v));
+  std::string expected = "expected one of: " + join(names);
+  auto t = text(f, expected);
+  if (!t) return;
+  for (E v : values) {
+    if (*t == to_string(v)) {
+      out = v;
+      return;
+    }
+  }
+  std::string msg = expected + ", got " + quote(*t);
+  if (auto near = closest_match(*t, names)) msg += "; did you mean '" + *near + "'?";
+  error(f.mark, f.path, std::move(msg));
+}
+
+bool Walker::expect_list(const Field& f, std::string_view what) {
+  if (f.value.IsSequence()) return true;
+  error(f.mark, f.path,
+        "expected a list of " + std::string(what) + " (one '- ' item per line), got " +
+            kind_name(f.value));
+  return false;
+}
+
+Config Walker::read(const YAML::Node& root) {
+  Config c;
+  c.source = file_;
+  c.mark = mark(root);
+  if (root.IsNull() || !root.IsDefined()) {
+    error(c.mark, "", "the configuration is empty; expected at least listeners and backends");
+    return c;
+  }
+  if (!root.IsMap()) {
+    error(c.mark, "",
+          std::string("expected a mapping of settings (workers:, listeners:, backends:, ...), "
+                      "got ") +
+              kind_name(root));
+    return c;
+  }
+  for_each_field(
+      root, "", {"workers", "shutdown_timeout", "log_level", "listeners", "backends"},
+      c.key_marks, [&](const Field& f) {
+        if (f.key == "workers") {
+          constexpr std::string_view kWant = "expected auto or a whole number from 1 to 256";
+          auto t = text(f, kWant);
+          if (!t) return;
+          if (*t == "auto") {
+            c.workers = 0;
+          } else if (auto v = parse_uint(*t, 256); v && *v >= 1) {
+            c.workers = static_cast<unsigned>(*v);
+          } else {
+            bad_value(f, kWant, *t);
+          }
+        } else if (f.key == "shutdown_timeout") {
+          read_duration(f, c.shutdown_timeout);
+        } else if (f.key == "log_level") {
+          read_enum(f,
+                    {LogLevel::kTrace, LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn,
+                     LogLevel::kError},
+                    c.log_level);
+        } else if (f.key == "listeners") {
+          if (!expect_list(f, "listeners")) return;
+          for (size_t i = 0; i < f.value.size(); ++i) {
+            c.listeners.push_back(
+                read_listener(f.value[i], f.path + "[" + std::to_string(i) + "]"));
+          }
+        } else if (f.key == "backends") {
+          if (!expect_list(f, "backends")) return;
+          for (size_t i = 0; i < f.value.size(); ++i) {
+            c.backends.push_back(read_backend(f.value[i], f.path + "[" + std::to_string(i) + "]"));
+          }
+        }
+      });
+  return c;
+}
+
+ListenerConfig Walker::read_listener(const YAML::Node& n, const std::string& path) {
+  ListenerConfig l;
+  l.mark = mark(n);
+  if (!n.IsMap()) {
+    error(l.mark, path,
+          std::string("expected a listener (a mapping with address: and backend:), got ") +
+              kind_name(n));
+    return l;
+  }
+  std::string address_text;
+  for_each_field(n, path,
+                 {"name", "address", "mode", "backend", "header_timeout", "idle_timeout",
+                  "max_header_size", "max_body"},
+                 l.key_marks, [&](const Field& f) {
+                   if (f.key == "name") {
+                     read_name(f, l.name);
+                   } else if (f.key == "address") {
+                     if (f.value.IsScalar()) address_text = f.value.Scalar();
+                     read_address(f, l.address);
+                   } else if (f.key == "mode") {
+                     read_enum(f, {Mode::kHttp, Mode::kTcp, Mode::kUdp}, l.mode);
+                   } else if (f.key == "backend") {
+                     read_name(f, l.backend);
+                   } else if (f.key == "header_timeout") {
+                     read_duration(f, l.header_timeout);
+                   } else if (f.key == "idle_timeout") {
+                     read_duration(f, l.idle_timeout);
+                   } else if (f.key == "max_header_size") {
+                     read_size(f, l.max_header_size);
+                   } else if (f.key == "max_body") {
+                     read_size(f, l.max_body);
+                   }
+                 });
+  // The name defaults to the address as written, so logs show what the user typed.
+  if (l.name.empty() && !l.key_marks.by_key.contains("name")) l.name = address_text;
+  return l;
+}
+
+BackendConfig Walker::read_backend(const YAML::Node& n, const std::string& path) {
+  BackendConfig b;
+  b.mark = mark(n);
+  if (!n.IsMap()) {
+    error(b.mark, path,
+          std::string("expected a backend (a mapping with name: and servers:), got ") +
+              kind_name(n));
+    return b;
+  }
+  for_each_field(n, path,
+                 {"name", "balance", "connect_timeout", "response_timeout", "idle_timeout",
+                  "max_idle", "servers"},
+                 b.key_marks, [&](const Field& f) {
+                   if (f.key == "name") {
+                     read_name(f, b.name);
+                   } else if (f.key == "balance") {
+                     read_enum(f, {BalanceAlgorithm::kRoundRobin}, b.balance);
+                   } else if (f.key == "connect_timeout") {
+                     read_duration(f, b.connect_timeout);
+                   } else if (f.key == "response_timeout") {
+                     read_duration(f, b.response_timeout);
+                   } else if (f.key == "idle_timeout") {
+                     read_duration(f, b.idle_timeout);
+                   } else if (f.key == "max_idle") {
+                     read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), b.max_idle);
+                   } else if (f.key == "servers") {
+                     if (!expect_list(f, "servers")) return;
+                     for (size_t i = 0; i < f.value.size(); ++i) {
+                       b.servers.push_back(
+                           read_server(f.value[i], f.path + "[" + std::to_string(i) + "]"));
+                     }
+                   }
+                 });
+  // Defaults wait until the whole mapping is read: `servers:` may come before `name:`.
+  for (size_t i = 0; i < b.servers.size(); ++i) {
+    ServerConfig& s = b.servers[i];
+    if (s.name.empty() && !s.key_marks.by_key.contains("name")) {
+      s.name = b.name + "-" + std::to_string(i + 1);
+    }
+  }
+  return b;
+}
+
+ServerConfig Walker::read_server(const YAML::Node& n, const std::string& path) {
+  ServerConfig s;
+  s.mark = mark(n);
+  if (n.IsScalar()) {  // `- 10.0.0.1:80` is short for `- address: 10.0.0.1:80`
+    Field f{"address", path, n, s.mark};
+    s.key_marks.by_key["address"] = s.mark;
+    read_address(f, s.address);
+    return s;
+  }
+  if (!n.IsMap()) {
+    error(s.mark, path,
+          std::string("expected a server (host:port, or a mapping with address:), got ") +
+              kind_name(n));
+    return s;
+  }
+  for_each_field(n, path, {"name", "address", "kind", "weight"}, s.key_marks,
+                 [&](const Field& f) {
+                   if (f.key == "name") {
+                     read_name(f, s.name);
+                   } else if (f.key == "address") {
+                     read_address(f, s.address);
+                   } else if (f.key == "kind") {
+                     read_enum(f, {ServerKind::kNet, ServerKind::kDemo}, s.kind);
+                   } else if (f.key == "weight") {
+                     read_uint(f, 1, 256, s.weight);
+                   }
+                 });
+  if (s.kind == ServerKind::kDemo && !s.key_marks.by_key.contains("address")) {
+    s.address.host = "127.0.0.1";
+    s.address.port = 0;
+  }
+  return s;
+}
+
+// True when `path` is `prefix` itself or lies inside it (`a.b` is inside `a`, and so is `a[0]`).
+bool within(const std::string& path, const std::string& prefix) {
+  if (prefix.empty()) return true;
+  if (!path.starts_with(prefix)) return false;
+  return path.size() == prefix.size() || path[prefix.size()] == '.' ||
+         path[prefix.size()] == '[';
+}
+
+}  // namespace
+
+std::string ConfigError::to_string() const {
+  std::string where = mark.file;
+  if (mark.line > 0) {
+    if (!where.empty()) where += ':';
+    where += std::to_string(mark.line) + ":" + std::to_string(mark.column);
+  }
+  std::string out;
+  const std::string* parts[] = {&where, &path, &message};
+  for (const std::string* part : parts) {
+    if (part->empty()) continue;
+    if (!out.empty()) out += ": ";
+    out += *part;
+  }
+  return out;
+}
+
+LoadResult load_string(std::string_view yaml, const std::string& name) {
+  LoadResult result;
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    Mark m{name, e.mark.line >= 0 ? e.mark.line + 1 : 0, e.mark.column >= 0 ? e.mark.column + 1 : 0};
+    result.errors.push_back(ConfigError{m, "", "invalid YAML: " + e.msg});
+    return result;
+  }
+  if (docs.size() > 1) {
+    Mark m{name, docs[1].Mark().line + 1, docs[1].Mark().column + 1};
+    if (docs[1].Mark().line < 0) m = Mark{name, 0, 0};
+    result.errors.push_back(
+        ConfigError{m, "", "the file holds more than one YAML document ('---'); expected one"});
+  }
+
+  Config config;
+  std::vector<Walker::Covered> covered;
+  try {
+    Walker walker(name, result.errors);
+    config = walker.read(docs.empty() ? YAML::Node() : docs[0]);
+    covered = std::move(walker.covered);
+  } catch (const YAML::Exception& e) {
+    // The walk only reads node types and scalars; this is a safety net, not a path we expect.
+    result.errors.push_back(ConfigError{{name, 0, 0}, "", std::string("invalid YAML: ") + e.what()});
+    return result;
+  }
+
+  // Relations between fields. A finding on a value the walk already rejected (the field kept
+  // its default) would only repeat the first error in a more confusing way.
+  std::vector<ConfigError> relations;
+  validate(config, relations);
+  for (ConfigError& e : relations) {
+    bool repeat = std::any_of(covered.begin(), covered.end(),
+                              [&](const Walker::Covered& c) {
+                                return c.subtree ? within(e.path, c.path) : e.path == c.path;
+                              });
+    if (!repeat) result.errors.push_back(std::move(e));
+  }
+
+  // Reading order is easiest to act on; errors without a line go last.
+  std::stable_sort(result.errors.begin(), result.errors.end(),
+                   [](const ConfigError& a, const ConfigError& b) {
+                     auto key = [](const ConfigError& e) {
+                       return std::pair(e.mark.line == 0 ? std::numeric_limits<int>::max()
+                                                         : e.mark.line,
+                                        e.mark.column);
+                     };
+                     return key(a) < key(b);
+                   });
+  if (result.errors.empty()) result.config = std::move(config);
+  return result;
+}
+
+LoadResult load_file(const std::string& path) {
+  LoadResult result;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    result.errors.push_back(
+        ConfigError{{path, 0, 0}, "", std::string("cannot open: ") + std::strerror(errno)});
+    return result;
+  }
+  std::string text;
+  char buf[8192];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  int read_errno = std::ferror(f) ? errno : 0;
+  std::fclose(f);
+  if (read_errno != 0) {
+    result.errors.push_back(
+        ConfigError{{path, 0, 0}, "", std::string("cannot read: ") + std::strerror(read_errno)});
+    return result;
+  }
+  return load_string(text, path);
+}
+
+}  // namespace fulcrum::config

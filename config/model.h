@@ -1,0 +1,103 @@
+// config/model.h — the configuration as plain typed structs.
+//
+// One place describes what a user can write. The YAML loader (loader.h) and the quick mode
+// (`lbd proxy`) both fill these structs; validation happens in the loader, so everything past
+// it may rely on the invariants stated here. Defaults are the values a field has when the key
+// is absent. docs/config.md documents every key; a test keeps the two in step.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/units.h"
+
+namespace fulcrum::config {
+
+// Where in which file a value came from, so later stages (reload diffs, runtime checks such as
+// "address already in use") can still point at the line.
+// Marks are provenance, not value: two configs that say the same thing compare equal wherever
+// they were written, so operator== is always true. Compare line/column explicitly when the
+// position itself is what matters.
+struct Mark {
+  std::string file;
+  int line = 0;    // 1-based; 0 when the value did not come from a file (quick mode, default)
+  int column = 0;  // 1-based
+  bool operator==(const Mark&) const { return true; }
+};
+
+// Position of each key's value within one item, so validate() can point at the exact value
+// (`mode: tcp`) rather than at the start of the item. Empty in quick mode.
+struct KeyMarks {
+  std::map<std::string, Mark, std::less<>> by_key;
+  // The value's mark when the key was written, else `fallback` (usually the item's mark).
+  const Mark& at(std::string_view key, const Mark& fallback) const;
+  bool operator==(const KeyMarks&) const { return true; }  // provenance, as for Mark
+};
+
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+enum class Mode { kHttp, kTcp, kUdp };
+enum class BalanceAlgorithm { kRoundRobin };
+// kNet servers are reached over the network; kDemo servers are served by lbd itself on
+// loopback (see l7/demo_server.h), for the quickstart and for tests.
+enum class ServerKind { kNet, kDemo };
+
+struct ServerConfig {
+  std::string name;                 // unique within its backend; default "<backend>-<index+1>"
+  ServerKind kind = ServerKind::kNet;
+  Address address;                  // required for kNet; for kDemo, default 127.0.0.1:0 (any port)
+  std::uint32_t weight = 1;         // 1..256
+  Mark mark;
+  KeyMarks key_marks;
+  bool operator==(const ServerConfig&) const = default;
+};
+
+struct BackendConfig {
+  std::string name;  // unique, required
+  BalanceAlgorithm balance = BalanceAlgorithm::kRoundRobin;
+  std::vector<ServerConfig> servers;  // at least one
+  Duration connect_timeout = std::chrono::seconds(5);
+  Duration response_timeout = std::chrono::seconds(60);  // request sent -> first response byte
+  Duration idle_timeout = std::chrono::seconds(60);      // pooled upstream connection lifetime
+  std::uint32_t max_idle = 128;  // idle pooled connections per worker per server; 0 = no reuse
+  Mark mark;
+  KeyMarks key_marks;
+  bool operator==(const BackendConfig&) const = default;
+};
+
+struct ListenerConfig {
+  std::string name;  // unique; default "<address>"
+  Address address;   // required
+  Mode mode = Mode::kHttp;
+  std::string backend;  // required: the backend every request goes to
+  Duration header_timeout = std::chrono::seconds(10);  // first byte -> complete request head
+  Duration idle_timeout = std::chrono::seconds(60);    // keep-alive wait between requests
+  Size max_header_size = 32 * 1024;                    // whole request head; 431 beyond
+  Size max_body = 0;                                   // request body; 413 beyond; 0 = unlimited
+  Mark mark;
+  KeyMarks key_marks;
+  bool operator==(const ListenerConfig&) const = default;
+};
+
+struct Config {
+  std::string source;  // the file it was read from, or "<command line>"
+  unsigned workers = 0;  // 0 = auto: one per CPU core
+  Duration shutdown_timeout = std::chrono::seconds(10);
+  LogLevel log_level = LogLevel::kInfo;
+  std::vector<ListenerConfig> listeners;  // at least one
+  std::vector<BackendConfig> backends;
+  Mark mark;  // the document's top-level mapping
+  KeyMarks key_marks;
+  // Compares `source` too: load both sides under the same name to compare their contents.
+  bool operator==(const Config&) const = default;
+};
+
+std::string_view to_string(LogLevel v);
+std::string_view to_string(Mode v);
+std::string_view to_string(BalanceAlgorithm v);
+std::string_view to_string(ServerKind v);
+
+}  // namespace fulcrum::config

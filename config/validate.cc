@@ -1,0 +1,189 @@
+// validate(): the rules that relate fields to each other or bound them, shared by the YAML
+// loader and the quick mode, so a config is held to the same rules however it was written.
+#include <algorithm>
+
+#include "config/loader.h"
+#include "config/suggest.h"
+#include "config/text.h"
+
+namespace fulcrum::config {
+namespace {
+
+class Checker {
+ public:
+  explicit Checker(std::vector<ConfigError>& errors) : errors_(errors) {}
+
+  void run(const Config& c);
+
+ private:
+  void error(const Mark& m, std::string path, std::string message) {
+    errors_.push_back(ConfigError{m, std::move(path), std::move(message)});
+  }
+  void positive(const Duration& d, const KeyMarks& km, const Mark& item, const std::string& path,
+                std::string_view key);
+  void listener(const Config& c, size_t i);
+  void backend(const Config& c, size_t i);
+
+  std::vector<ConfigError>& errors_;
+};
+
+std::string index_path(std::string_view list, size_t i) {
+  return std::string(list) + "[" + std::to_string(i) + "]";
+}
+
+// " (listeners[0], line 3)": where the first holder of a name or address is.
+std::string first_at(const std::string& path, const Mark& m) {
+  std::string s = " (" + path;
+  if (m.line > 0) s += ", line " + std::to_string(m.line);
+  return s + ")";
+}
+
+bool has_address(const Address& a) {
+  return a.kind == Address::Kind::kUnix ? !a.path.empty() : !a.host.empty();
+}
+
+void Checker::positive(const Duration& d, const KeyMarks& km, const Mark& item,
+                       const std::string& path, std::string_view key) {
+  // Every wait has a timeout (DESIGN.md, data path rule 2), so 0 cannot mean "forever".
+  if (d.count() <= 0) {
+    error(km.at(key, item), path + "." + std::string(key),
+          "must be greater than 0, got " + format_duration(d));
+  }
+}
+
+void Checker::run(const Config& c) {
+  if (c.workers > 256) {
+    error(c.key_marks.at("workers", c.mark), "workers",
+          "expected auto or a whole number from 1 to 256, got " + std::to_string(c.workers));
+  }
+  if (c.listeners.empty()) {
+    error(c.key_marks.at("listeners", c.mark), "listeners", "at least one listener is required");
+  }
+  if (c.backends.empty()) {
+    error(c.key_marks.at("backends", c.mark), "backends", "at least one backend is required");
+  }
+  for (size_t i = 0; i < c.listeners.size(); ++i) listener(c, i);
+  for (size_t i = 0; i < c.backends.size(); ++i) backend(c, i);
+}
+
+void Checker::listener(const Config& c, size_t i) {
+  const ListenerConfig& l = c.listeners[i];
+  const std::string p = index_path("listeners", i);
+  const KeyMarks& km = l.key_marks;
+
+  if (!has_address(l.address)) {
+    error(l.mark, p + ".address", "address is required");
+  } else {
+    // Port 0 asks the kernel for any free port, so two such listeners do not collide.
+    bool any_port = l.address.kind == Address::Kind::kInet && l.address.port == 0;
+    for (size_t j = 0; j < i && !any_port; ++j) {
+      if (c.listeners[j].address == l.address) {
+        error(km.at("address", l.mark), p + ".address",
+              "address " + format_address(l.address) + " is already used by listener '" +
+                  c.listeners[j].name + "'" +
+                  first_at(index_path("listeners", j), c.listeners[j].mark));
+        break;
+      }
+    }
+    if (l.name.empty()) error(km.at("name", l.mark), p + ".name", "name must not be empty");
+  }
+  for (size_t j = 0; j < i && !l.name.empty(); ++j) {
+    // A defaulted name equal to a duplicate address was reported just above.
+    if (c.listeners[j].name == l.name && c.listeners[j].address != l.address) {
+      error(km.at("name", l.mark), p + ".name",
+            "listener name '" + l.name + "' is already used" +
+                first_at(index_path("listeners", j), c.listeners[j].mark));
+      break;
+    }
+  }
+
+  if (l.mode != Mode::kHttp) {
+    error(km.at("mode", l.mark), p + ".mode",
+          "mode '" + std::string(to_string(l.mode)) + "' is not supported yet (only http)");
+  }
+
+  if (l.backend.empty()) {
+    error(l.mark, p + ".backend", "backend is required: the name of one of the backends");
+  } else if (!c.backends.empty()) {
+    std::vector<std::string_view> names;
+    for (const BackendConfig& b : c.backends) names.push_back(b.name);
+    if (std::find(names.begin(), names.end(), l.backend) == names.end()) {
+      std::string msg = "no backend named " + quote(l.backend, '\'');
+      if (auto near = closest_match(l.backend, names)) {
+        msg += "; did you mean '" + *near + "'?";
+      } else {
+        msg += "; defined backends: " + join(names);
+      }
+      error(km.at("backend", l.mark), p + ".backend", std::move(msg));
+    }
+  }
+
+  positive(l.header_timeout, km, l.mark, p, "header_timeout");
+  positive(l.idle_timeout, km, l.mark, p, "idle_timeout");
+  constexpr Size kMinHead = 1024, kMaxHead = 1024 * 1024;
+  if (l.max_header_size < kMinHead || l.max_header_size > kMaxHead) {
+    error(km.at("max_header_size", l.mark), p + ".max_header_size",
+          "must be from 1KiB to 1MiB, got " + format_size(l.max_header_size));
+  }
+}
+
+void Checker::backend(const Config& c, size_t i) {
+  const BackendConfig& b = c.backends[i];
+  const std::string p = index_path("backends", i);
+  const KeyMarks& km = b.key_marks;
+
+  if (b.name.empty()) {
+    error(b.mark, p + ".name", "name is required");
+  } else {
+    for (size_t j = 0; j < i; ++j) {
+      if (c.backends[j].name == b.name) {
+        error(km.at("name", b.mark), p + ".name",
+              "backend name '" + b.name + "' is already used" +
+                  first_at(index_path("backends", j), c.backends[j].mark));
+        break;
+      }
+    }
+  }
+  positive(b.connect_timeout, km, b.mark, p, "connect_timeout");
+  positive(b.response_timeout, km, b.mark, p, "response_timeout");
+  positive(b.idle_timeout, km, b.mark, p, "idle_timeout");
+
+  if (b.servers.empty()) {
+    error(km.at("servers", b.mark), p + ".servers", "at least one server is required");
+  }
+  for (size_t k = 0; k < b.servers.size(); ++k) {
+    const ServerConfig& s = b.servers[k];
+    const std::string sp = p + index_path(".servers", k);
+    if (s.name.empty()) {
+      error(s.key_marks.at("name", s.mark), sp + ".name", "name must not be empty");
+    }
+    for (size_t j = 0; j < k && !s.name.empty(); ++j) {
+      if (b.servers[j].name == s.name) {
+        error(s.key_marks.at("name", s.mark), sp + ".name",
+              "server name '" + s.name + "' is already used in this backend" +
+                  first_at(p + index_path(".servers", j), b.servers[j].mark));
+        break;
+      }
+    }
+    if (s.kind == ServerKind::kNet) {
+      if (!has_address(s.address)) {
+        error(s.mark, sp + ".address", "address is required (unless kind: demo)");
+      } else if (s.address.kind == Address::Kind::kInet && s.address.port == 0) {
+        error(s.key_marks.at("address", s.mark), sp + ".address",
+              "port 0 cannot be connected to; give the server's port");
+      }
+    }
+    if (s.weight < 1 || s.weight > 256) {
+      error(s.key_marks.at("weight", s.mark), sp + ".weight",
+            "expected a whole number from 1 to 256, got " + std::to_string(s.weight));
+    }
+  }
+}
+
+}  // namespace
+
+void validate(const Config& config, std::vector<ConfigError>& errors) {
+  Checker(errors).run(config);
+}
+
+}  // namespace fulcrum::config

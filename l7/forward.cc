@@ -1,0 +1,199 @@
+#include "l7/forward.h"
+
+#include <fmt/format.h>
+
+#include <array>
+
+namespace fulcrum::l7 {
+
+using http1::iequals;
+
+namespace {
+
+// Small append helper that tracks overflow instead of checking every call site.
+struct Writer {
+  Buffer& out;
+  bool ok = true;
+  void put(std::string_view s) {
+    if (!ok || s.size() > out.tail_room()) {
+      ok = false;
+      return;
+    }
+    out.append(s);
+  }
+};
+
+constexpr std::size_t kMaxConnectionTokens = 16;
+
+struct ConnectionTokens {
+  std::array<std::string_view, kMaxConnectionTokens> names{};
+  std::size_t count = 0;
+  bool contains(std::string_view name) const {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (iequals(names[i], name)) return true;
+    }
+    return false;
+  }
+};
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+ConnectionTokens connection_tokens(const http1::HeadCommon& h) {
+  ConnectionTokens t;
+  for (std::size_t i = 0; i < h.header_count; ++i) {
+    if (!iequals(h.headers[i].name, "connection")) continue;
+    std::string_view v = h.headers[i].value;
+    while (!v.empty()) {
+      std::size_t comma = v.find(',');
+      std::string_view tok = trim(v.substr(0, comma));
+      if (!tok.empty() && t.count < kMaxConnectionTokens) t.names[t.count++] = tok;
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return t;
+}
+
+// Fields that describe one hop only (RFC 9110 §7.6.1) plus the legacy Proxy-Connection.
+bool is_hop_by_hop(std::string_view name, bool keep_upgrade) {
+  switch (name.size()) {
+    case 2:
+      return iequals(name, "te");
+    case 7:
+      return iequals(name, "trailer") || (!keep_upgrade && iequals(name, "upgrade"));
+    case 10:
+      return iequals(name, "connection") || iequals(name, "keep-alive");
+    case 16:
+      return iequals(name, "proxy-connection");
+    default:
+      return false;
+  }
+}
+
+// A Connection header can name any field as hop-by-hop. Framing fields are never dropped that
+// way: "Connection: content-length" would otherwise strip the length and smuggle the body.
+bool protected_field(std::string_view name) {
+  return iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+         iequals(name, "host");
+}
+
+bool is_forwarding_field(std::string_view name) {
+  switch (name.size()) {
+    case 9:
+      return iequals(name, "forwarded");
+    case 15:
+      return iequals(name, "x-forwarded-for");
+    case 16:
+      return iequals(name, "x-forwarded-host");
+    case 17:
+      return iequals(name, "x-forwarded-proto");
+    default:
+      return false;
+  }
+}
+
+void put_fields(Writer& w, const http1::HeadCommon& h, bool keep_upgrade, bool drop_forwarding) {
+  const ConnectionTokens conn = connection_tokens(h);
+  for (std::size_t i = 0; i < h.header_count; ++i) {
+    const auto& f = h.headers[i];
+    if (is_hop_by_hop(f.name, keep_upgrade)) continue;
+    if (drop_forwarding && is_forwarding_field(f.name)) continue;
+    if (conn.count && conn.contains(f.name) && !protected_field(f.name)) {
+      if (!(keep_upgrade && iequals(f.name, "upgrade"))) continue;
+    }
+    w.put(f.name);
+    w.put(": ");
+    w.put(f.value);
+    w.put("\r\n");
+  }
+}
+
+}  // namespace
+
+bool write_request_head(Buffer& out, const http1::RequestHead& h, const ClientInfo& client,
+                        bool upgrade) {
+  Writer w{out};
+  w.put(h.method);
+  w.put(" ");
+  w.put(h.target);
+  w.put(" HTTP/1.1\r\n");
+  // Client-sent forwarding fields are dropped: only what this proxy saw is trustworthy.
+  put_fields(w, h, upgrade, /*drop_forwarding=*/true);
+  if (upgrade) w.put("Connection: upgrade\r\n");
+  w.put("X-Forwarded-For: ");
+  w.put(client.ip);
+  w.put("\r\nX-Forwarded-Proto: ");
+  w.put(client.proto);
+  if (!h.host.empty()) {
+    w.put("\r\nX-Forwarded-Host: ");
+    w.put(h.host);
+  }
+  // RFC 7239: an IPv6 node must be quoted and bracketed.
+  w.put(client.ipv6 ? "\r\nForwarded: for=\"[" : "\r\nForwarded: for=");
+  w.put(client.ip);
+  w.put(client.ipv6 ? "]\";proto=" : ";proto=");
+  w.put(client.proto);
+  if (!h.host.empty()) {
+    w.put(";host=\"");
+    w.put(h.host);
+    w.put("\"");
+  }
+  w.put(h.version_minor == 0 ? "\r\nVia: 1.0 fulcrum\r\n\r\n" : "\r\nVia: 1.1 fulcrum\r\n\r\n");
+  return w.ok;
+}
+
+bool write_response_head(Buffer& out, const http1::ResponseHead& h, bool keep_alive,
+                         std::uint8_t client_minor) {
+  Writer w{out};
+  char status[5] = {' ', static_cast<char>('0' + h.status / 100),
+                    static_cast<char>('0' + h.status / 10 % 10),
+                    static_cast<char>('0' + h.status % 10), ' '};
+  w.put("HTTP/1.1");
+  w.put({status, 5});
+  w.put(h.reason);
+  w.put("\r\n");
+  const bool upgrade = h.status == 101;
+  put_fields(w, h, upgrade, /*drop_forwarding=*/false);
+  if (upgrade) {
+    w.put("Connection: upgrade\r\n");
+  } else if (!keep_alive) {
+    w.put("Connection: close\r\n");
+  } else if (client_minor == 0) {
+    w.put("Connection: keep-alive\r\n");
+  }
+  w.put("\r\n");
+  return w.ok;
+}
+
+std::string_view status_text(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+  }
+}
+
+void write_error_response(Buffer& out, int status, bool keep_alive) {
+  const std::string_view text = status_text(status);
+  std::string msg = fmt::format(
+      "HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{} {}\n",
+      status, text, text.size() + 5, keep_alive ? "" : "Connection: close\r\n", status, text);
+  Writer w{out};
+  w.put(msg);
+}
+
+}  // namespace fulcrum::l7

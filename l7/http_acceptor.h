@@ -1,0 +1,35 @@
+// l7/http_acceptor.h — one worker's copy of one HTTP listener (SO_REUSEPORT).
+//
+// Lifetime: owned by the server (lbd/) through unique_ptr; its accept handler captures `this`,
+// so it is destroyed only after its worker's io_context has stopped running.
+#pragma once
+
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <string>
+#include <system_error>
+
+#include "l7/worker_context.h"
+
+namespace fulcrum::l7 {
+
+class HttpAcceptor {
+ public:
+  HttpAcceptor(WorkerContext& wc, std::size_t listener_index);
+  // Binds and listens; the error names what failed.
+  std::error_code open(const asio::ip::tcp::endpoint& ep);
+  void start();
+  void close();
+  asio::ip::tcp::endpoint local_endpoint() const;
+
+ private:
+  void accept_next();
+
+  WorkerContext& wc_;
+  std::size_t index_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer backoff_;
+  bool closed_ = false;
+};
+
+}  // namespace fulcrum::l7

@@ -1,0 +1,710 @@
+#include "l7/http_session.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <asio/post.hpp>
+
+#include "core/log.h"
+#include "l7/forward.h"
+
+namespace fulcrum::l7 {
+
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Writes without SIGPIPE (a peer that vanished is an error value, not a signal).
+ssize_t send_iov(int fd, iovec* iov, int count) {
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = static_cast<std::size_t>(count);
+  return ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+// Upper bound of loop turns one pump runs before yielding to other connections of the worker.
+constexpr int kPumpBudget = 64;
+constexpr auto kLingerTime = std::chrono::seconds(2);
+
+}  // namespace
+
+HttpSession::HttpSession(WorkerContext& wc, std::shared_ptr<const Snapshot> snap,
+                         const Listener* listener, tcp::socket sock)
+    : wc_(wc), snap_(std::move(snap)), lis_(listener), client_(std::move(sock)),
+      timer_(wc.worker.io()) {
+  list_next = wc_.sessions;
+  if (list_next) list_next->list_prev = this;
+  wc_.sessions = this;
+  ++wc_.session_count;
+}
+
+HttpSession::~HttpSession() {
+  if (list_prev) list_prev->list_next = list_next;
+  if (list_next) list_next->list_prev = list_prev;
+  if (wc_.sessions == this) wc_.sessions = list_next;
+  --wc_.session_count;
+}
+
+void HttpSession::start() {
+  std::error_code ec;
+  client_.non_blocking(true, ec);
+  client_.set_option(tcp::no_delay(true), ec);
+  const tcp::endpoint peer = client_.remote_endpoint(ec);
+  if (ec) {
+    close();
+    return;
+  }
+  const auto addr = peer.address();
+  client_ipv6_ = addr.is_v6() && !addr.to_v6().is_v4_mapped();
+  const std::string text = client_ipv6_ || !addr.is_v6() ? addr.to_string()
+                                                         : asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).to_string();
+  client_ip_len_ = static_cast<std::uint8_t>(std::min(text.size(), sizeof client_ip_));
+  std::memcpy(client_ip_, text.data(), client_ip_len_);
+  phase_ = Phase::kIdle;
+  set_deadline(lis_->header_timeout);
+  wait_client_read();
+}
+
+void HttpSession::drain() {
+  close_after_ = true;
+  if (phase_ == Phase::kIdle) close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+HttpSession::Io HttpSession::read_into(tcp::socket& s, Buffer& b, std::size_t capacity) {
+  b.reserve(wc_.worker.blocks(), capacity);
+  if (b.tail_room() == 0) b.compact();
+  if (b.tail_room() == 0) return Io::kFull;
+  for (;;) {
+    const ssize_t n = ::recv(s.native_handle(), b.tail(), b.tail_room(), MSG_DONTWAIT);
+    if (n > 0) {
+      b.produce(static_cast<std::size_t>(n));
+      return Io::kData;
+    }
+    if (n == 0) return Io::kEof;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      b.release_if_empty();
+      return Io::kWouldBlock;
+    }
+    return Io::kError;
+  }
+}
+
+void HttpSession::wait_client_read() {
+  if (client_read_wait_ || phase_ == Phase::kClosed) return;
+  client_read_wait_ = true;
+  client_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const std::error_code& ec) {
+    self->client_read_wait_ = false;
+    if (self->phase_ == Phase::kClosed || ec == asio::error::operation_aborted) return;
+    self->on_client_readable();
+  });
+}
+
+void HttpSession::wait_client_write() {
+  if (client_write_wait_ || phase_ == Phase::kClosed) return;
+  client_write_wait_ = true;
+  client_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const std::error_code& ec) {
+    self->client_write_wait_ = false;
+    if (self->phase_ == Phase::kClosed || ec == asio::error::operation_aborted) return;
+    if (self->phase_ == Phase::kTunnel) {
+      self->tunnel_pump();
+    } else {
+      self->pump_response();
+    }
+  });
+}
+
+void HttpSession::on_client_readable() {
+  switch (phase_) {
+    case Phase::kIdle:
+    case Phase::kHead: {
+      const Io r = read_into(client_, cin_, lis_->limits.max_head);
+      if (r == Io::kWouldBlock) return wait_client_read();
+      if (r == Io::kEof || r == Io::kError) return close();  // gone before a whole request
+      if (phase_ == Phase::kIdle) {
+        phase_ = Phase::kHead;
+        set_deadline(lis_->header_timeout);
+      }
+      return process_head();
+    }
+    case Phase::kExchange:
+      return pump_request();
+    case Phase::kTunnel:
+      return tunnel_pump();
+    case Phase::kLinger:
+      return linger();
+    default:
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The request
+
+void HttpSession::process_head() {
+  http1::RequestHead& h = wc_.req_scratch;
+  const http1::ParseResult r = http1::parse_request_head(cin_.view(), h, lis_->limits);
+  if (r.status == http1::ParseStatus::kIncomplete) {
+    // The buffer holds max_head bytes at most, so a full buffer is a head over the limit.
+    if (cin_.size() >= lis_->limits.max_head) return send_error(431, "request head too large");
+    return wait_client_read();
+  }
+  if (r.status == http1::ParseStatus::kError) return send_error(r.error_status, r.reason);
+
+  method_ = h.method_id;
+  client_minor_ = h.version_minor;
+  close_after_ = close_after_ || !h.keep_alive || wc_.draining;
+  upgrade_ = h.connection_upgrade;
+  req_body_ = h.body;
+  req_remaining_ = h.content_length;
+  req_body_seen_ = 0;
+  req_chunked_.reset();
+  req_done_ = false;
+  req_fwd_ = 0;
+  uout_sent_ = 0;
+  req_body_sent_ = false;
+  attempts_ = 0;
+  server_ = nullptr;
+  resp_head_done_ = resp_started_ = resp_done_ = resp_keep_alive_ = up_extra_ = false;
+  resp_body_ = http1::BodyKind::kNone;
+  resp_remaining_ = 0;
+  resp_chunked_.reset();
+  resp_fwd_ = 0;
+
+  if (lis_->max_body != 0 && h.body == http1::BodyKind::kContentLength &&
+      h.content_length > lis_->max_body) {
+    return send_error(413, "content-length over max_body");
+  }
+  if (lis_->backend == nullptr) return send_error(503, "listener has no backend");
+
+  uout_.reserve(wc_.worker.blocks(), h.head_size + kForwardOverhead);
+  const ClientInfo ci{{client_ip_, client_ip_len_}, client_ipv6_, "http"};
+  if (!write_request_head(uout_, h, ci, upgrade_)) {
+    return send_error(431, "request head too large after rewriting");
+  }
+  cin_.consume(h.head_size);
+  if (!account_request_body()) return;
+  phase_ = Phase::kConnect;
+  connect_upstream();
+}
+
+bool HttpSession::account_request_body() {
+  if (req_done_) return true;
+  const std::size_t avail = cin_.size() - req_fwd_;
+  switch (req_body_) {
+    case http1::BodyKind::kNone:
+    case http1::BodyKind::kUntilClose:  // never set for requests
+      req_done_ = true;
+      break;
+    case http1::BodyKind::kContentLength: {
+      const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(avail, req_remaining_));
+      req_fwd_ += take;
+      req_remaining_ -= take;
+      req_body_seen_ += take;
+      req_done_ = req_remaining_ == 0;
+      break;
+    }
+    case http1::BodyKind::kChunked: {
+      if (avail == 0) break;
+      const auto step = req_chunked_.feed({cin_.data() + req_fwd_, avail});
+      if (step.status == http1::ParseStatus::kError) {
+        send_error(400, step.reason);
+        return false;
+      }
+      req_fwd_ += step.consumed;
+      req_body_seen_ += step.data_bytes;
+      req_done_ = step.status == http1::ParseStatus::kComplete;
+      break;
+    }
+  }
+  if (lis_->max_body != 0 && req_body_seen_ > lis_->max_body) {
+    send_error(413, "request body over max_body");
+    return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The upstream connection
+
+void HttpSession::connect_upstream() {
+  const Backend& backend = *lis_->backend;
+  ++attempts_;
+  const balance::PickContext ctx{attempts_ - 1u, server_};
+  const balance::Server* s = backend.balancer->pick(ctx);
+  if (s == nullptr) return send_error(503, "no server available");
+  server_ = s;
+  up_ = wc_.pool.take(s->id);
+  if (up_) {
+    reused_ = true;
+    return start_exchange();
+  }
+  reused_ = false;
+  up_ = std::make_shared<UpstreamConn>(wc_.worker.io());
+  up_->server_id = s->id;
+  phase_ = Phase::kConnect;
+  set_deadline(backend.connect_timeout);
+  up_->sock.async_connect(s->endpoint, [self = shared_from_this(), conn = up_](
+                                           const std::error_code& ec) {
+    if (self->phase_ != Phase::kConnect || self->up_ != conn) return;
+    if (ec == asio::error::operation_aborted) return;
+    self->on_connected(ec);
+  });
+}
+
+void HttpSession::on_connected(const std::error_code& ec) {
+  if (ec) {
+    LOG_INFO("{}: connect to {}/{} failed: {}", lis_->name, server_->backend, server_->name,
+             ec.message());
+    return retry_or_fail("upstream connect failed", 502);
+  }
+  std::error_code ignored;
+  up_->sock.non_blocking(true, ignored);
+  up_->sock.set_option(tcp::no_delay(true), ignored);
+  start_exchange();
+}
+
+// A request may go to another attempt only while nothing of it is lost: no body byte has left
+// the buffer and the client has seen nothing. Connecting never sent anything, so a failed
+// connect is always retried on the next server; a reused connection that fails before any
+// response byte is retried the same way (the server may have closed it as we picked it).
+void HttpSession::retry_or_fail(const char* reason, int status) {
+  release_upstream(false);
+  const std::size_t limit = std::min<std::size_t>(3, lis_->backend->servers.size() + 1);
+  if (!req_body_sent_ && !resp_started_ && attempts_ < limit) {
+    uout_sent_ = 0;
+    return connect_upstream();
+  }
+  send_error(status, reason);
+}
+
+void HttpSession::start_exchange() {
+  phase_ = Phase::kExchange;
+  ++up_->requests;
+  set_deadline(lis_->backend->response_timeout);
+  pump_request();
+  if (phase_ == Phase::kExchange && !resp_head_done_) wait_up_read();
+}
+
+void HttpSession::wait_up_read() {
+  if (!up_ || up_->read_wait || phase_ == Phase::kClosed) return;
+  up_->read_wait = true;
+  up_->sock.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this(), conn = up_](const std::error_code& ec) {
+                         conn->read_wait = false;
+                         if (self->up_ != conn || ec == asio::error::operation_aborted) return;
+                         if (self->phase_ == Phase::kTunnel) return self->tunnel_pump();
+                         if (self->phase_ == Phase::kExchange) self->pump_response();
+                       });
+}
+
+void HttpSession::wait_up_write() {
+  if (!up_ || up_->write_wait || phase_ == Phase::kClosed) return;
+  up_->write_wait = true;
+  up_->sock.async_wait(tcp::socket::wait_write,
+                       [self = shared_from_this(), conn = up_](const std::error_code& ec) {
+                         conn->write_wait = false;
+                         if (self->up_ != conn || ec == asio::error::operation_aborted) return;
+                         if (self->phase_ == Phase::kTunnel) return self->tunnel_pump();
+                         if (self->phase_ == Phase::kExchange) self->pump_request();
+                       });
+}
+
+void HttpSession::release_upstream(bool reusable) {
+  if (!up_) return;
+  auto conn = std::move(up_);
+  up_.reset();
+  if (reusable) {
+    wc_.pool.put(std::move(conn), lis_->backend->max_idle, lis_->backend->idle_timeout);
+  } else {
+    std::error_code ec;
+    conn->sock.close(ec);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request: client -> upstream
+
+void HttpSession::pump_request() {
+  for (int budget = kPumpBudget; budget > 0 && phase_ == Phase::kExchange; --budget) {
+    if (uout_sent_ < uout_.size() || req_fwd_ > 0) {
+      iovec iov[2];
+      int n = 0;
+      if (uout_sent_ < uout_.size()) {
+        iov[n++] = {const_cast<char*>(uout_.data()) + uout_sent_, uout_.size() - uout_sent_};
+      }
+      if (req_fwd_ > 0) iov[n++] = {const_cast<char*>(cin_.data()), req_fwd_};
+      const ssize_t w = send_iov(up_->sock.native_handle(), iov, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return wait_up_write();
+        if (reused_ && !resp_head_done_ && uin_.empty()) {
+          return retry_or_fail("upstream write failed", 502);
+        }
+        return send_error(502, "upstream write failed");
+      }
+      std::size_t done = static_cast<std::size_t>(w);
+      const std::size_t head_part = std::min(done, uout_.size() - uout_sent_);
+      uout_sent_ += head_part;
+      done -= head_part;
+      if (done > 0) {
+        cin_.consume(done);
+        req_fwd_ -= done;
+        req_body_sent_ = true;
+        set_deadline(lis_->backend->response_timeout);
+      }
+      continue;
+    }
+    // Everything accounted so far is out. An early final response ends the request side.
+    if (req_done_ || resp_head_done_) return;
+    const Io r = read_into(client_, cin_, BlockPool::kBlockSize);
+    if (r == Io::kWouldBlock) return wait_client_read();
+    if (r != Io::kData) return close();  // the client gave up in the middle of its body
+    if (!account_request_body()) return;
+  }
+  if (phase_ == Phase::kExchange) {
+    asio::post(wc_.worker.io(), [self = shared_from_this()] {
+      if (self->phase_ == Phase::kExchange) self->pump_request();
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response: upstream -> client
+
+void HttpSession::pump_response() {
+  for (int budget = kPumpBudget; budget > 0; --budget) {
+    if (phase_ != Phase::kExchange) return;
+    if (!cout_.empty() || resp_fwd_ > 0) {
+      iovec iov[2];
+      int n = 0;
+      if (!cout_.empty()) iov[n++] = {const_cast<char*>(cout_.data()), cout_.size()};
+      if (resp_fwd_ > 0) iov[n++] = {const_cast<char*>(uin_.data()), resp_fwd_};
+      const ssize_t w = send_iov(client_.native_handle(), iov, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return wait_client_write();
+        return close();  // the client is gone; nobody is left to answer
+      }
+      std::size_t done = static_cast<std::size_t>(w);
+      const std::size_t head_part = std::min(done, cout_.size());
+      cout_.consume(head_part);
+      done -= head_part;
+      uin_.consume(done);
+      resp_fwd_ -= done;
+      continue;
+    }
+    cout_.release_if_empty();
+    if (resp_done_) return finish_exchange();
+    if (!up_) return close();
+
+    const Io r = read_into(up_->sock, uin_, BlockPool::kBlockSize);
+    if (r == Io::kWouldBlock) return wait_up_read();
+    if (r == Io::kFull) return send_error(502, "upstream response head too large");
+    if (r == Io::kEof && resp_head_done_ && resp_body_ == http1::BodyKind::kUntilClose) {
+      resp_done_ = true;
+      continue;
+    }
+    if (r != Io::kData) {
+      if (!resp_head_done_ && uin_.empty() && reused_) {
+        return retry_or_fail("upstream closed a reused connection", 502);
+      }
+      if (!resp_head_done_) return send_error(502, "upstream closed before a complete response");
+      return close();  // truncated body: the client must see the connection end too
+    }
+    set_deadline(lis_->backend->response_timeout);
+    if (!resp_head_done_) {
+      if (!on_response_head()) return;
+    } else if (!account_response_body()) {
+      return;
+    }
+  }
+  asio::post(wc_.worker.io(), [self = shared_from_this()] {
+    if (self->phase_ == Phase::kExchange) self->pump_response();
+  });
+}
+
+// Returns false when the pump must stop (error sent, tunnel started, or more bytes needed).
+bool HttpSession::on_response_head() {
+  for (;;) {
+    http1::ResponseHead& h = wc_.resp_scratch;
+    http1::Limits limits;
+    limits.max_head = BlockPool::kBlockSize;
+    const auto r = http1::parse_response_head(uin_.view(), h, limits, method_);
+    if (r.status == http1::ParseStatus::kIncomplete) {
+      if (uin_.size() >= BlockPool::kBlockSize) {
+        send_error(502, "upstream response head too large");
+        return false;
+      }
+      wait_up_read();
+      return false;
+    }
+    if (r.status == http1::ParseStatus::kError) {
+      send_error(502, r.reason);
+      return false;
+    }
+    cout_.reserve(wc_.worker.blocks());
+    if (h.status < 200) {
+      if (h.status == 101) {
+        if (!upgrade_) {
+          send_error(502, "upstream switched protocols unasked");
+          return false;
+        }
+        write_response_head(cout_, h, true, client_minor_);
+        uin_.consume(h.head_size);
+        resp_started_ = true;
+        phase_ = Phase::kTunnel;
+        req_fwd_ = cin_.size();  // bytes the client sent after its request are tunnel data
+        resp_fwd_ = uin_.size();
+        set_deadline(lis_->idle_timeout);
+        tunnel_pump();
+        return false;
+      }
+      // 100 Continue, 103 Early Hints: HTTP/1.0 clients do not understand interim responses.
+      if (client_minor_ == 1 && !write_response_head(cout_, h, true, client_minor_)) {
+        send_error(502, "upstream interim response too large");
+        return false;
+      }
+      uin_.consume(h.head_size);
+      if (uin_.empty()) return true;  // flush it, then read on
+      continue;
+    }
+    resp_head_done_ = true;
+    resp_started_ = true;
+    resp_body_ = h.body;
+    resp_remaining_ = h.content_length;
+    resp_keep_alive_ = h.keep_alive;
+    // A body delimited by the server's close can only be delimited for the client the same way.
+    if (resp_body_ == http1::BodyKind::kUntilClose) close_after_ = true;
+    // An answer before the whole request went up leaves the rest of the request body unread on
+    // the client connection: it cannot carry another request.
+    if (!req_done_) close_after_ = true;
+    if (!write_response_head(cout_, h, !close_after_, client_minor_)) {
+      resp_started_ = false;
+      send_error(502, "upstream response head too large");
+      return false;
+    }
+    uin_.consume(h.head_size);
+    uout_.release();
+    return account_response_body();
+  }
+}
+
+bool HttpSession::account_response_body() {
+  const std::size_t avail = uin_.size() - resp_fwd_;
+  std::size_t take = 0;
+  switch (resp_body_) {
+    case http1::BodyKind::kNone:
+      resp_done_ = true;
+      break;
+    case http1::BodyKind::kUntilClose:
+      take = avail;
+      break;
+    case http1::BodyKind::kContentLength:
+      take = static_cast<std::size_t>(std::min<std::uint64_t>(avail, resp_remaining_));
+      resp_remaining_ -= take;
+      resp_done_ = resp_remaining_ == 0;
+      break;
+    case http1::BodyKind::kChunked: {
+      if (avail == 0) break;
+      const auto step = resp_chunked_.feed({uin_.data() + resp_fwd_, avail});
+      if (step.status == http1::ParseStatus::kError) {
+        LOG_INFO("{}: bad chunked body from {}/{}: {}", lis_->name, server_->backend,
+                 server_->name, step.reason);
+        close();  // the head is already out: only a cut connection tells the client
+        return false;
+      }
+      take = step.consumed;
+      resp_done_ = step.status == http1::ParseStatus::kComplete;
+      break;
+    }
+  }
+  resp_fwd_ += take;
+  if (resp_done_ && resp_fwd_ < uin_.size()) up_extra_ = true;  // bytes nobody asked for
+  return true;
+}
+
+void HttpSession::finish_exchange() {
+  const bool reusable = resp_keep_alive_ && req_done_ && !up_extra_ &&
+                        uout_sent_ == uout_.size() && req_fwd_ == 0 &&
+                        resp_body_ != http1::BodyKind::kUntilClose;
+  release_upstream(reusable);
+  uin_.release();
+  uout_.release();
+  cout_.release_if_empty();
+  server_ = nullptr;
+  if (close_after_) return linger_close();
+  phase_ = Phase::kIdle;
+  set_deadline(lis_->idle_timeout);
+  if (!cin_.empty()) {  // a pipelined request is already here
+    phase_ = Phase::kHead;
+    set_deadline(lis_->header_timeout);
+    return process_head();
+  }
+  cin_.release_if_empty();
+  wait_client_read();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tunnel after 101 Switching Protocols: bytes both ways until both sides have closed.
+
+void HttpSession::tunnel_pump() {
+  struct Dir {
+    tcp::socket& from;
+    tcp::socket& to;
+    Buffer& buf;
+    std::size_t& fwd;
+    bool& eof;
+  };
+  Dir dirs[2] = {{client_, up_->sock, cin_, req_fwd_, tunnel_client_eof_},
+                 {up_->sock, client_, uin_, resp_fwd_, tunnel_up_eof_}};
+  bool progress = false;
+  for (auto& d : dirs) {
+    for (int budget = kPumpBudget; budget > 0; --budget) {
+      if (d.fwd > 0) {
+        iovec iov{const_cast<char*>(d.buf.data()), d.fwd};
+        const ssize_t w = send_iov(d.to.native_handle(), &iov, 1);
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (&d.to == &client_) {
+              wait_client_write();
+            } else {
+              wait_up_write();
+            }
+            break;
+          }
+          return close();
+        }
+        d.buf.consume(static_cast<std::size_t>(w));
+        d.fwd -= static_cast<std::size_t>(w);
+        progress = true;
+        continue;
+      }
+      if (d.eof) break;
+      const Io r = read_into(d.from, d.buf, BlockPool::kBlockSize);
+      if (r == Io::kWouldBlock) {
+        if (&d.from == &client_) {
+          wait_client_read();
+        } else {
+          wait_up_read();
+        }
+        break;
+      }
+      if (r == Io::kError) return close();
+      if (r == Io::kEof) {
+        // Half-close: pass the FIN on and keep the other direction flowing.
+        d.eof = true;
+        std::error_code ec;
+        d.to.shutdown(tcp::socket::shutdown_send, ec);
+        break;
+      }
+      d.fwd = d.buf.size();
+      progress = true;
+    }
+  }
+  if (tunnel_client_eof_ && tunnel_up_eof_ && req_fwd_ == 0 && resp_fwd_ == 0) return close();
+  if (progress) set_deadline(lis_->idle_timeout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ending
+
+void HttpSession::send_error(int status, const char* reason) {
+  LOG_INFO("{}: {} -> {} ({})", lis_->name, std::string_view(client_ip_, client_ip_len_), status,
+           reason);
+  if (resp_started_) return close();  // part of an answer is out: only closing is honest
+  release_upstream(false);
+  uin_.release();
+  uout_.release();
+  resp_fwd_ = 0;
+  cout_.release();
+  cout_.reserve(wc_.worker.blocks());
+  write_error_response(cout_, status, false);
+  resp_started_ = true;
+  resp_done_ = true;
+  close_after_ = true;
+  phase_ = Phase::kExchange;
+  pump_response();
+}
+
+// Closing right after the last write would turn unread client bytes into a RST that can destroy
+// the response still in flight; so shut our side, read what is left for a moment, then close.
+void HttpSession::linger_close() {
+  std::error_code ec;
+  client_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) return close();
+  phase_ = Phase::kLinger;
+  cin_.release();
+  set_deadline(std::chrono::duration_cast<std::chrono::milliseconds>(kLingerTime));
+  linger();
+}
+
+void HttpSession::linger() {
+  for (int budget = kPumpBudget; budget > 0; --budget) {
+    const Io r = read_into(client_, cin_, BlockPool::kBlockSize);
+    if (r == Io::kWouldBlock) return wait_client_read();
+    if (r != Io::kData) return close();
+    cin_.consume(cin_.size());
+  }
+  wait_client_read();
+}
+
+void HttpSession::close() {
+  if (phase_ == Phase::kClosed) return;
+  phase_ = Phase::kClosed;
+  std::error_code ec;
+  timer_.cancel();
+  client_.close(ec);
+  release_upstream(false);
+  cin_.release();
+  cout_.release();
+  uin_.release();
+  uout_.release();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeouts
+
+void HttpSession::set_deadline(std::chrono::milliseconds d) {
+  deadline_ = Clock::now() + d;
+  arm_timer();
+}
+
+void HttpSession::arm_timer() {
+  if (timer_armed_ || phase_ == Phase::kClosed) return;
+  timer_armed_ = true;
+  timer_.expires_at(deadline_);
+  timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+    self->timer_armed_ = false;
+    if (self->phase_ == Phase::kClosed || ec == asio::error::operation_aborted) return;
+    self->on_timer();
+  });
+}
+
+void HttpSession::on_timer() {
+  if (Clock::now() < deadline_) return arm_timer();
+  switch (phase_) {
+    case Phase::kIdle:
+      return close();  // keep-alive wait over: a silent close, as every server does
+    case Phase::kHead:
+      return send_error(408, "request header timeout");
+    case Phase::kConnect:
+      LOG_INFO("{}: connect to {}/{} timed out", lis_->name, server_->backend, server_->name);
+      return retry_or_fail("upstream connect timeout", 504);
+    case Phase::kExchange:
+      if (!resp_started_) return send_error(504, "upstream response timeout");
+      return close();
+    case Phase::kTunnel:
+    case Phase::kLinger:
+    case Phase::kClosed:
+      return close();
+  }
+}
+
+}  // namespace fulcrum::l7

@@ -1,0 +1,143 @@
+// l7/http_session.h — one client connection of an HTTP listener, from accept to close.
+//
+// Lifetime: shared_ptr, held only by the session's own pending handlers (socket waits and its
+// timer). Every handler checks `phase_ == kClosed` first, so a handler that was already queued
+// when the session closed does nothing. The worker's intrusive session list holds raw pointers
+// that the destructor unlinks; it is used only to drain sessions at shutdown.
+//
+// I/O is readiness-based: reads and writes are tried at once on the non-blocking sockets and
+// only an EAGAIN turns into an async_wait. So an idle keep-alive connection holds no buffer, and
+// a request whose bytes are already there costs no wait at all.
+//
+// The session keeps the snapshot it was accepted with; reload semantics for long-lived
+// connections come with the operations work.
+#pragma once
+
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "core/buffer.h"
+#include "l7/http1/parser.h"
+#include "l7/snapshot.h"
+#include "l7/upstream_pool.h"
+#include "l7/worker_context.h"
+
+namespace fulcrum::l7 {
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(WorkerContext& wc, std::shared_ptr<const Snapshot> snap, const Listener* listener,
+              asio::ip::tcp::socket sock);
+  ~HttpSession();
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
+
+  void start();
+  // Graceful shutdown: closes now if idle, otherwise after the response in progress.
+  void drain();
+  // Closes at once (shutdown timeout reached).
+  void abort() { close(); }
+
+  HttpSession* list_prev = nullptr;
+  HttpSession* list_next = nullptr;
+
+ private:
+  enum class Phase : std::uint8_t { kIdle, kHead, kConnect, kExchange, kTunnel, kLinger, kClosed };
+  enum class Io : std::uint8_t { kData, kWouldBlock, kEof, kError, kFull };
+
+  // Client side.
+  void wait_client_read();
+  void wait_client_write();
+  void on_client_readable();
+  Io read_into(asio::ip::tcp::socket& s, Buffer& b, std::size_t capacity);
+  void process_head();
+  bool account_request_body();
+
+  // Upstream side.
+  void connect_upstream();
+  void on_connected(const std::error_code& ec);
+  void retry_or_fail(const char* reason, int status);
+  void start_exchange();
+  void wait_up_read();
+  void wait_up_write();
+  void release_upstream(bool reusable);
+
+  // The two directions of an exchange, each a bounded loop of write-what-is-ready, then read.
+  void pump_request();   // client -> upstream
+  void pump_response();  // upstream -> client
+  bool on_response_head();
+  bool account_response_body();
+  void finish_exchange();
+
+  // Tunnel (after 101 Switching Protocols).
+  void tunnel_pump();
+
+  // Ending.
+  void send_error(int status, const char* reason);
+  void linger_close();
+  void linger();
+  void close();
+
+  // Timeouts: one timer per session, re-armed lazily: moving the deadline is a store, and the
+  // timer, when it fires early, re-arms itself for the current deadline.
+  void set_deadline(std::chrono::milliseconds d);
+  void arm_timer();
+  void on_timer();
+
+  WorkerContext& wc_;
+  std::shared_ptr<const Snapshot> snap_;
+  const Listener* lis_;
+  asio::ip::tcp::socket client_;
+  asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point deadline_{};
+  std::shared_ptr<UpstreamConn> up_;
+  const balance::Server* server_ = nullptr;
+
+  Buffer cin_;   // client bytes: request head, then body bytes waiting to go upstream
+  Buffer cout_;  // generated response heads and errors for the client
+  Buffer uin_;   // upstream bytes: response head, then body bytes waiting to go to the client
+  Buffer uout_;  // rewritten request head (kept until the response starts, for a retry)
+
+  char client_ip_[46] = {};
+  std::uint8_t client_ip_len_ = 0;
+  bool client_ipv6_ = false;
+
+  Phase phase_ = Phase::kIdle;
+  bool timer_armed_ = false;
+  bool client_read_wait_ = false;
+  bool client_write_wait_ = false;
+  bool tunnel_client_eof_ = false;
+  bool tunnel_up_eof_ = false;
+  bool close_after_ = false;  // close the client connection once this response is out
+
+  // The request in flight.
+  http1::Method method_ = http1::Method::kGet;
+  std::uint8_t client_minor_ = 1;
+  bool upgrade_ = false;
+  http1::BodyKind req_body_ = http1::BodyKind::kNone;
+  std::uint64_t req_remaining_ = 0;
+  std::uint64_t req_body_seen_ = 0;
+  http1::ChunkedDecoder req_chunked_;
+  bool req_done_ = false;
+  std::size_t req_fwd_ = 0;    // body bytes at the front of cin_ ready to go upstream
+  std::size_t uout_sent_ = 0;  // bytes of uout_ already written
+  bool req_body_sent_ = false;  // some body byte left: a retry is no longer possible
+  std::uint8_t attempts_ = 0;
+  bool reused_ = false;  // the upstream connection came from the pool
+
+  // The response in flight.
+  bool resp_head_done_ = false;
+  bool resp_started_ = false;  // some byte of the final response reached cout_
+  http1::BodyKind resp_body_ = http1::BodyKind::kNone;
+  std::uint64_t resp_remaining_ = 0;
+  http1::ChunkedDecoder resp_chunked_;
+  bool resp_done_ = false;
+  bool resp_keep_alive_ = false;
+  bool up_extra_ = false;     // upstream sent bytes past the response: do not reuse
+  std::size_t resp_fwd_ = 0;  // body bytes at the front of uin_ ready to go to the client
+};
+
+}  // namespace fulcrum::l7

@@ -1,0 +1,92 @@
+#include "l7/snapshot.h"
+
+#include <fmt/format.h>
+
+#include "core/listen.h"
+
+namespace fulcrum::l7 {
+
+std::uint32_t ServerIds::get(const std::string& backend, const std::string& server,
+                             const asio::ip::tcp::endpoint& ep) {
+  std::string key = fmt::format("{}/{}@{}:{}", backend, server, ep.address().to_string(), ep.port());
+  auto [it, inserted] = ids_.try_emplace(std::move(key), next_);
+  if (inserted) ++next_;
+  return it->second;
+}
+
+namespace {
+
+std::unique_ptr<balance::Balancer> make_balancer(const config::BackendConfig& bc,
+                                                 const std::vector<balance::Server*>& servers) {
+  switch (bc.balance) {
+    case config::BalanceAlgorithm::kRoundRobin:
+      return balance::make_round_robin(servers);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Config> config,
+                                               ServerIds& ids, std::uint64_t generation,
+                                               std::vector<config::ConfigError>& errors) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->generation = generation;
+  snap->config = config;
+  const std::size_t errors_before = errors.size();
+
+  std::map<std::string, const Backend*> by_name;
+  for (std::size_t b = 0; b < config->backends.size(); ++b) {
+    const auto& bc = config->backends[b];
+    auto backend = std::make_unique<Backend>();
+    backend->name = bc.name;
+    backend->connect_timeout = bc.connect_timeout;
+    backend->response_timeout = bc.response_timeout;
+    backend->idle_timeout = bc.idle_timeout;
+    backend->max_idle = bc.max_idle;
+    std::vector<balance::Server*> raw;
+    for (std::size_t s = 0; s < bc.servers.size(); ++s) {
+      const auto& sc = bc.servers[s];
+      auto server = std::make_unique<balance::Server>();
+      server->name = sc.name;
+      server->backend = bc.name;
+      server->weight = sc.weight;
+      if (std::error_code ec = resolve_tcp(sc.address.host, sc.address.port, server->endpoint)) {
+        errors.push_back({sc.mark, fmt::format("backends[{}].servers[{}].address", b, s),
+                          fmt::format("cannot resolve '{}': {}", sc.address.host, ec.message())});
+        continue;
+      }
+      server->id = ids.get(bc.name, sc.name, server->endpoint);
+      raw.push_back(server.get());
+      backend->servers.push_back(std::move(server));
+    }
+    backend->balancer = make_balancer(bc, raw);
+    by_name[bc.name] = backend.get();
+    snap->backends.push_back(std::move(backend));
+  }
+
+  for (std::size_t i = 0; i < config->listeners.size(); ++i) {
+    const auto& lc = config->listeners[i];
+    Listener l;
+    l.name = lc.name;
+    l.mode = lc.mode;
+    if (std::error_code ec = resolve_tcp(lc.address.host, lc.address.port, l.endpoint)) {
+      errors.push_back({lc.mark, fmt::format("listeners[{}].address", i),
+                        fmt::format("cannot resolve '{}': {}", lc.address.host, ec.message())});
+      continue;
+    }
+    auto it = by_name.find(lc.backend);
+    l.backend = it == by_name.end() ? nullptr : it->second;
+    l.limits.max_head = lc.max_header_size;
+    l.limits.max_request_line = std::min<std::size_t>(l.limits.max_request_line, lc.max_header_size);
+    l.header_timeout = lc.header_timeout;
+    l.idle_timeout = lc.idle_timeout;
+    l.max_body = lc.max_body;
+    snap->listeners.push_back(std::move(l));
+  }
+  snap->server_id_limit = ids.limit();
+  if (errors.size() != errors_before) return nullptr;
+  return snap;
+}
+
+}  // namespace fulcrum::l7

@@ -1,0 +1,92 @@
+#include "l7/upstream_pool.h"
+
+#include <algorithm>
+
+namespace fulcrum::l7 {
+
+std::shared_ptr<UpstreamConn> UpstreamPool::take(std::uint32_t server_id) {
+  if (server_id >= idle_.size() || idle_[server_id].empty()) return nullptr;
+  auto c = std::move(idle_[server_id].back());
+  idle_[server_id].pop_back();
+  --total_;
+  ++c->idle_gen;
+  std::error_code ec;
+  c->sock.cancel(ec);
+  return c;
+}
+
+void UpstreamPool::put(std::shared_ptr<UpstreamConn> c, std::uint32_t max_idle,
+                       std::chrono::milliseconds idle_timeout) {
+  if (closed_ || max_idle == 0) return;  // dropping the last owner closes it
+  if (c->server_id >= idle_.size()) idle_.resize(c->server_id + 1);
+  auto& list = idle_[c->server_id];
+  if (list.size() >= max_idle) return;
+  c->idle_until = std::chrono::steady_clock::now() + idle_timeout;
+  const std::uint64_t gen = ++c->idle_gen;
+  c->sock.async_wait(asio::socket_base::wait_read, [this, c, gen](const std::error_code&) {
+    // Readable while idle means the server closed it or broke protocol: drop it either way.
+    if (c->idle_gen == gen) remove(c);
+  });
+  list.push_back(std::move(c));
+  ++total_;
+  arm_sweep();
+}
+
+void UpstreamPool::remove(const std::shared_ptr<UpstreamConn>& c) {
+  auto& list = idle_[c->server_id];
+  auto it = std::find(list.begin(), list.end(), c);
+  if (it == list.end()) return;
+  ++c->idle_gen;
+  std::error_code ec;
+  c->sock.close(ec);
+  list.erase(it);
+  --total_;
+}
+
+void UpstreamPool::arm_sweep() {
+  if (sweep_armed_ || total_ == 0) return;
+  sweep_armed_ = true;
+  // Idle timeouts are enforced to within a second; a precise timer per idle connection would
+  // cost a timer-queue operation on every reuse.
+  sweep_.expires_after(std::chrono::seconds(1));
+  sweep_.async_wait([this](const std::error_code& ec) {
+    sweep_armed_ = false;
+    if (ec || closed_) return;
+    sweep();
+    arm_sweep();
+  });
+}
+
+void UpstreamPool::sweep() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& list : idle_) {
+    for (std::size_t i = 0; i < list.size();) {
+      if (list[i]->idle_until <= now) {
+        ++list[i]->idle_gen;
+        std::error_code ec;
+        list[i]->sock.close(ec);
+        list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
+        --total_;
+      } else {
+        ++i;
+      }
+    }
+  }
+}
+
+void UpstreamPool::close_all() {
+  closed_ = true;
+  for (auto& list : idle_) {
+    for (auto& c : list) {
+      ++c->idle_gen;
+      std::error_code ec;
+      c->sock.close(ec);
+    }
+    list.clear();
+  }
+  total_ = 0;
+  std::error_code ec;
+  sweep_.cancel();
+}
+
+}  // namespace fulcrum::l7

@@ -1,0 +1,33 @@
+// l7/worker_context.h — what one worker owns for HTTP: its current snapshot, its upstream pool,
+// scratch space for parsing, and the list of its live sessions (for graceful shutdown).
+#pragma once
+
+#include <memory>
+
+#include "core/worker.h"
+#include "l7/http1/parser.h"
+#include "l7/snapshot.h"
+#include "l7/upstream_pool.h"
+
+namespace fulcrum::l7 {
+
+class HttpSession;
+
+struct WorkerContext {
+  explicit WorkerContext(Worker& w) : worker(w), pool(w.io()) {}
+
+  Worker& worker;
+  // Replaced by the control thread through Worker::post, read only on this worker's thread.
+  std::shared_ptr<const Snapshot> snapshot;
+  UpstreamPool pool;
+  // Heads are parsed here and rewritten at once, so a session never holds the ~4 KiB header
+  // array while it waits; only the few facts it needs later are copied out.
+  http1::RequestHead req_scratch;
+  http1::ResponseHead resp_scratch;
+  // Intrusive list of live sessions (HttpSession links itself in and out).
+  HttpSession* sessions = nullptr;
+  std::size_t session_count = 0;
+  bool draining = false;
+};
+
+}  // namespace fulcrum::l7
