@@ -22,10 +22,14 @@ namespace {
 const char* kind_name(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: return "nothing";
-    case YAML::NodeType::Scalar: return "a single value";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Undefined:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return "a single value";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
   }
   return "something else";
 }
@@ -130,10 +134,10 @@ void Walker::for_each_field(const YAML::Node& map, const std::string& path,
     }
     auto first = std::find_if(seen.begin(), seen.end(), [&](auto& s) { return s.first == name; });
     if (first != seen.end()) {
-      error(mark(key), path,
-            "duplicate key '" + name + "' (first at line " + std::to_string(first->second.line) +
-                ")",
-            false);
+      error(
+          mark(key), path,
+          "duplicate key '" + name + "' (first at line " + std::to_string(first->second.line) + ")",
+          false);
       continue;
     }
     seen.emplace_back(name, mark(key));
@@ -251,8 +255,8 @@ Config Walker::read(const YAML::Node& root) {
     return c;
   }
   for_each_field(
-      root, "", {"workers", "shutdown_timeout", "log_level", "listeners", "backends"},
-      c.key_marks, [&](const Field& f) {
+      root, "", {"workers", "shutdown_timeout", "log_level", "listeners", "backends"}, c.key_marks,
+      [&](const Field& f) {
         if (f.key == "workers") {
           constexpr std::string_view kWant = "expected auto or a whole number from 1 to 256";
           auto t = text(f, kWant);
@@ -329,35 +333,35 @@ BackendConfig Walker::read_backend(const YAML::Node& n, const std::string& path)
   BackendConfig b;
   b.mark = mark(n);
   if (!n.IsMap()) {
-    error(b.mark, path,
-          std::string("expected a backend (a mapping with name: and servers:), got ") +
-              kind_name(n));
+    error(
+        b.mark, path,
+        std::string("expected a backend (a mapping with name: and servers:), got ") + kind_name(n));
     return b;
   }
-  for_each_field(n, path,
-                 {"name", "balance", "connect_timeout", "response_timeout", "idle_timeout",
-                  "max_idle", "servers"},
-                 b.key_marks, [&](const Field& f) {
-                   if (f.key == "name") {
-                     read_name(f, b.name);
-                   } else if (f.key == "balance") {
-                     read_enum(f, {BalanceAlgorithm::kRoundRobin}, b.balance);
-                   } else if (f.key == "connect_timeout") {
-                     read_duration(f, b.connect_timeout);
-                   } else if (f.key == "response_timeout") {
-                     read_duration(f, b.response_timeout);
-                   } else if (f.key == "idle_timeout") {
-                     read_duration(f, b.idle_timeout);
-                   } else if (f.key == "max_idle") {
-                     read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), b.max_idle);
-                   } else if (f.key == "servers") {
-                     if (!expect_list(f, "servers")) return;
-                     for (size_t i = 0; i < f.value.size(); ++i) {
-                       b.servers.push_back(
-                           read_server(f.value[i], f.path + "[" + std::to_string(i) + "]"));
-                     }
-                   }
-                 });
+  for_each_field(
+      n, path,
+      {"name", "balance", "connect_timeout", "response_timeout", "idle_timeout", "max_idle",
+       "servers"},
+      b.key_marks, [&](const Field& f) {
+        if (f.key == "name") {
+          read_name(f, b.name);
+        } else if (f.key == "balance") {
+          read_enum(f, {BalanceAlgorithm::kRoundRobin}, b.balance);
+        } else if (f.key == "connect_timeout") {
+          read_duration(f, b.connect_timeout);
+        } else if (f.key == "response_timeout") {
+          read_duration(f, b.response_timeout);
+        } else if (f.key == "idle_timeout") {
+          read_duration(f, b.idle_timeout);
+        } else if (f.key == "max_idle") {
+          read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), b.max_idle);
+        } else if (f.key == "servers") {
+          if (!expect_list(f, "servers")) return;
+          for (size_t i = 0; i < f.value.size(); ++i) {
+            b.servers.push_back(read_server(f.value[i], f.path + "[" + std::to_string(i) + "]"));
+          }
+        }
+      });
   // Defaults wait until the whole mapping is read: `servers:` may come before `name:`.
   for (size_t i = 0; i < b.servers.size(); ++i) {
     ServerConfig& s = b.servers[i];
@@ -383,18 +387,17 @@ ServerConfig Walker::read_server(const YAML::Node& n, const std::string& path) {
               kind_name(n));
     return s;
   }
-  for_each_field(n, path, {"name", "address", "kind", "weight"}, s.key_marks,
-                 [&](const Field& f) {
-                   if (f.key == "name") {
-                     read_name(f, s.name);
-                   } else if (f.key == "address") {
-                     read_address(f, s.address);
-                   } else if (f.key == "kind") {
-                     read_enum(f, {ServerKind::kNet, ServerKind::kDemo}, s.kind);
-                   } else if (f.key == "weight") {
-                     read_uint(f, 1, 256, s.weight);
-                   }
-                 });
+  for_each_field(n, path, {"name", "address", "kind", "weight"}, s.key_marks, [&](const Field& f) {
+    if (f.key == "name") {
+      read_name(f, s.name);
+    } else if (f.key == "address") {
+      read_address(f, s.address);
+    } else if (f.key == "kind") {
+      read_enum(f, {ServerKind::kNet, ServerKind::kDemo}, s.kind);
+    } else if (f.key == "weight") {
+      read_uint(f, 1, 256, s.weight);
+    }
+  });
   if (s.kind == ServerKind::kDemo && !s.key_marks.by_key.contains("address")) {
     s.address.host = "127.0.0.1";
     s.address.port = 0;
@@ -406,8 +409,7 @@ ServerConfig Walker::read_server(const YAML::Node& n, const std::string& path) {
 bool within(const std::string& path, const std::string& prefix) {
   if (prefix.empty()) return true;
   if (!path.starts_with(prefix)) return false;
-  return path.size() == prefix.size() || path[prefix.size()] == '.' ||
-         path[prefix.size()] == '[';
+  return path.size() == prefix.size() || path[prefix.size()] == '.' || path[prefix.size()] == '[';
 }
 
 }  // namespace
@@ -434,7 +436,8 @@ LoadResult load_string(std::string_view yaml, const std::string& name) {
   try {
     docs = YAML::LoadAll(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    Mark m{name, e.mark.line >= 0 ? e.mark.line + 1 : 0, e.mark.column >= 0 ? e.mark.column + 1 : 0};
+    Mark m{name, e.mark.line >= 0 ? e.mark.line + 1 : 0,
+           e.mark.column >= 0 ? e.mark.column + 1 : 0};
     result.errors.push_back(ConfigError{m, "", "invalid YAML: " + e.msg});
     return result;
   }
@@ -453,7 +456,8 @@ LoadResult load_string(std::string_view yaml, const std::string& name) {
     covered = std::move(walker.covered);
   } catch (const YAML::Exception& e) {
     // The walk only reads node types and scalars; this is a safety net, not a path we expect.
-    result.errors.push_back(ConfigError{{name, 0, 0}, "", std::string("invalid YAML: ") + e.what()});
+    result.errors.push_back(
+        ConfigError{{name, 0, 0}, "", std::string("invalid YAML: ") + e.what()});
     return result;
   }
 
@@ -462,23 +466,21 @@ LoadResult load_string(std::string_view yaml, const std::string& name) {
   std::vector<ConfigError> relations;
   validate(config, relations);
   for (ConfigError& e : relations) {
-    bool repeat = std::any_of(covered.begin(), covered.end(),
-                              [&](const Walker::Covered& c) {
-                                return c.subtree ? within(e.path, c.path) : e.path == c.path;
-                              });
+    bool repeat = std::any_of(covered.begin(), covered.end(), [&](const Walker::Covered& c) {
+      return c.subtree ? within(e.path, c.path) : e.path == c.path;
+    });
     if (!repeat) result.errors.push_back(std::move(e));
   }
 
   // Reading order is easiest to act on; errors without a line go last.
-  std::stable_sort(result.errors.begin(), result.errors.end(),
-                   [](const ConfigError& a, const ConfigError& b) {
-                     auto key = [](const ConfigError& e) {
-                       return std::pair(e.mark.line == 0 ? std::numeric_limits<int>::max()
-                                                         : e.mark.line,
-                                        e.mark.column);
-                     };
-                     return key(a) < key(b);
-                   });
+  std::stable_sort(
+      result.errors.begin(), result.errors.end(), [](const ConfigError& a, const ConfigError& b) {
+        auto key = [](const ConfigError& e) {
+          return std::pair(e.mark.line == 0 ? std::numeric_limits<int>::max() : e.mark.line,
+                           e.mark.column);
+        };
+        return key(a) < key(b);
+      });
   if (result.errors.empty()) result.config = std::move(config);
   return result;
 }

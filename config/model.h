@@ -46,10 +46,10 @@ enum class BalanceAlgorithm { kRoundRobin };
 enum class ServerKind { kNet, kDemo };
 
 struct ServerConfig {
-  std::string name;                 // unique within its backend; default "<backend>-<index+1>"
+  std::string name;  // unique within its backend; default "<backend>-<index+1>"
   ServerKind kind = ServerKind::kNet;
-  Address address;                  // required for kNet; for kDemo, default 127.0.0.1:0 (any port)
-  std::uint32_t weight = 1;         // 1..256
+  Address address;           // required for kNet; for kDemo, default 127.0.0.1:0 (any port)
+  std::uint32_t weight = 1;  // 1..256
   Mark mark;
   KeyMarks key_marks;
   bool operator==(const ServerConfig&) const = default;
@@ -83,7 +83,7 @@ struct ListenerConfig {
 };
 
 struct Config {
-  std::string source;  // the file it was read from, or "<command line>"
+  std::string source;    // the file it was read from, or "<command line>"
   unsigned workers = 0;  // 0 = auto: one per CPU core
   Duration shutdown_timeout = std::chrono::seconds(10);
   LogLevel log_level = LogLevel::kInfo;

@@ -55,8 +55,8 @@ std::string yaml_scalar(std::string_view s) {
   // YAML gives a meaning ('-' sequence, ':' mapping, '.' is harmless, but '[' '*' '&' '!' are
   // not even in the set). `name: null` or `~` would read back as no value, so those are quoted.
   auto safe = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.' || c == '/' || c == ':';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.' || c == '/' || c == ':';
   };
   bool plain = !s.empty() && s.front() != '-' && s.front() != ':' && s.back() != ':';
   for (char c : s) plain = plain && safe(c);

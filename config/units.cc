@@ -137,7 +137,7 @@ std::optional<Size> parse_size(std::string_view text, std::string* error) {
   }
   // Decimal-looking suffixes could mean 1000 or 1024; say which spelling we accept.
   static constexpr std::array<std::string_view, 8> kAmbiguous = {"K", "KB", "M", "MB",
-                                                                  "G", "GB", "T", "TB"};
+                                                                 "G", "GB", "T", "TB"};
   for (std::string_view a : kAmbiguous) {
     if (s.size() == a.size() && std::toupper(static_cast<unsigned char>(s[0])) == a[0] &&
         (s.size() == 1 || s[1] == 'B' || s[1] == 'b')) {
@@ -244,7 +244,8 @@ std::optional<Address> parse_address(std::string_view text, std::string* error) 
     if (host.find(':') != std::string_view::npos) {
       return fail(error, kWantAddress, "put an IPv6 address in brackets, e.g. [::1]:80");
     }
-    if (host.empty()) return fail(error, kWantAddress, "missing host; use *:port for all addresses");
+    if (host.empty())
+      return fail(error, kWantAddress, "missing host; use *:port for all addresses");
     bool dotted = true;
     for (char c : host) dotted = dotted && (is_digit(c) || c == '.');
     in_addr v4{};

@@ -88,8 +88,9 @@ void Checker::listener(const Config& c, size_t i) {
     if (l.name.empty()) error(km.at("name", l.mark), p + ".name", "name must not be empty");
   }
   for (size_t j = 0; j < i && !l.name.empty(); ++j) {
-    // A defaulted name equal to a duplicate address was reported just above.
-    if (c.listeners[j].name == l.name && c.listeners[j].address != l.address) {
+    // Equal names on a duplicate address (e.g. both defaulted) were reported just above.
+    bool reported = has_address(l.address) && c.listeners[j].address == l.address;
+    if (c.listeners[j].name == l.name && !reported) {
       error(km.at("name", l.mark), p + ".name",
             "listener name '" + l.name + "' is already used" +
                 first_at(index_path("listeners", j), c.listeners[j].mark));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -23,7 +24,9 @@ inline constexpr std::array<std::uint8_t, 256> kCharClasses = [] {
   std::array<std::uint8_t, 256> t{};
   auto in = [](unsigned c, const char* set) {
     for (; *set != '\0'; ++set) {
-      if (static_cast<unsigned char>(*set) == c) return true;
+      if (static_cast<unsigned char>(*set) == c) {
+        return true;
+      }
     }
     return false;
   };
@@ -33,13 +36,27 @@ inline constexpr std::array<std::uint8_t, 256> kCharClasses = [] {
     const bool vchar = c >= 0x21 && c <= 0x7e;
     const bool obs_text = c >= 0x80;
     std::uint8_t v = 0;
-    if (alpha || digit || in(c, "!#$%&'*+-.^_`|~")) v |= kTchar;
-    if (vchar || obs_text) v |= kTargetChar;
-    if (vchar || obs_text || c == ' ' || c == '\t') v |= kValueChar;
-    if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) v |= kHexDigit;
-    if ((c == '\t' || c == ' ' || vchar || obs_text) && c != '"' && c != '\\') v |= kQdtext;
-    if (alpha || digit || in(c, "-._~%!$&'()*+,;=:[]")) v |= kHostChar;
-    if (digit) v |= kDigit;
+    if (alpha || digit || in(c, "!#$%&'*+-.^_`|~")) {
+      v |= kTchar;
+    }
+    if (vchar || obs_text) {
+      v |= kTargetChar;
+    }
+    if (vchar || obs_text || c == ' ' || c == '\t') {
+      v |= kValueChar;
+    }
+    if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) {
+      v |= kHexDigit;
+    }
+    if ((c == '\t' || c == ' ' || vchar || obs_text) && c != '"' && c != '\\') {
+      v |= kQdtext;
+    }
+    if (alpha || digit || in(c, "-._~%!$&'()*+,;=:[]")) {
+      v |= kHostChar;
+    }
+    if (digit) {
+      v |= kDigit;
+    }
     t[c] = v;
   }
   return t;
@@ -53,29 +70,39 @@ inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
 inline constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
 inline constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
 
-// Whether any byte of `w` is below `n` (n <= 128). The classic borrow trick: false positives are
-// possible only in bytes above a true one, so the "any" answer is exact.
-constexpr bool any_byte_below(std::uint64_t w, std::uint8_t n) {
-  return ((w - kOnes * n) & ~w & kHighs) != 0;
+// High bit set in each byte of `w` below `n` (n <= 128), by the classic borrow trick. A borrow
+// can also flag a byte above a true one, never below, so the lowest flag is always genuine.
+constexpr std::uint64_t bytes_below(std::uint64_t w, std::uint8_t n) {
+  return (w - kOnes * n) & ~w & kHighs;
 }
-constexpr bool any_byte_equal(std::uint64_t w, std::uint8_t b) {
-  const std::uint64_t x = w ^ (kOnes * b);
-  return ((x - kOnes) & ~x & kHighs) != 0;
+constexpr std::uint64_t bytes_equal(std::uint64_t w, std::uint8_t b) {
+  return bytes_below(w ^ (kOnes * b), 1);
 }
 
+// The word-at-a-time paths index bytes by the position of their flag, which needs little endian;
+// elsewhere the table loop alone is used.
+inline constexpr bool kWordScan = std::endian::native == std::endian::little;
+
 // Advances over field-value bytes (VCHAR, obs-text, SP, HTAB) and returns the first other byte's
-// position, or `end`. HTAB takes the slow path; it is rare in values.
+// position, or `end`.
 inline const char* skip_value_chars(const char* p, const char* end) {
-  while (p < end) {
-    if (end - p >= 8) {
+  if constexpr (kWordScan) {
+    while (end - p >= 8) {
       std::uint64_t w;
       std::memcpy(&w, p, sizeof w);
-      if (!any_byte_below(w, 0x20) && !any_byte_equal(w, 0x7f)) {
+      const std::uint64_t stops = bytes_below(w, 0x20) | bytes_equal(w, 0x7f);
+      if (stops == 0) {
         p += 8;
         continue;
       }
+      p += std::countr_zero(stops) / 8;
+      if (*p != '\t') {
+        return p;
+      }
+      ++p;  // HTAB is the one control a value may hold
     }
-    if (!is(*p, kValueChar)) break;
+  }
+  while (p < end && is(*p, kValueChar)) {
     ++p;
   }
   return p;
@@ -83,23 +110,27 @@ inline const char* skip_value_chars(const char* p, const char* end) {
 
 // Same for the request-target, which stops at SP.
 inline const char* skip_target_chars(const char* p, const char* end) {
-  while (p < end) {
-    if (end - p >= 8) {
+  if constexpr (kWordScan) {
+    while (end - p >= 8) {
       std::uint64_t w;
       std::memcpy(&w, p, sizeof w);
-      if (!any_byte_below(w, 0x21) && !any_byte_equal(w, 0x7f)) {
-        p += 8;
-        continue;
+      const std::uint64_t stops = bytes_below(w, 0x21) | bytes_equal(w, 0x7f);
+      if (stops != 0) {
+        return p + std::countr_zero(stops) / 8;
       }
+      p += 8;
     }
-    if (!is(*p, kTargetChar)) break;
+  }
+  while (p < end && is(*p, kTargetChar)) {
     ++p;
   }
   return p;
 }
 
 inline const char* skip_tchars(const char* p, const char* end) {
-  while (p < end && is(*p, kTchar)) ++p;
+  while (p < end && is(*p, kTchar)) {
+    ++p;
+  }
   return p;
 }
 

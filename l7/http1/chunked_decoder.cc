@@ -21,8 +21,8 @@ constexpr std::size_t kMaxTrailerBytes = 8192;  // whole trailer section incl. f
 constexpr std::uint32_t kMaxSizeDigits = 16;    // 16 hex digits fill 64 bits: no overflow
 
 std::uint64_t hex_value(char c) {
-  if (c <= '9') return static_cast<std::uint64_t>(c - '0');
-  return static_cast<std::uint64_t>((c | 0x20) - 'a' + 10);
+  const int v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+  return static_cast<std::uint64_t>(v);
 }
 
 }  // namespace
@@ -41,22 +41,31 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view in) {
       p += n;
       remaining_ -= n;
       data += n;
-      if (remaining_ == 0) state_ = State::kDataCr;
+      if (remaining_ == 0) {
+        state_ = State::kDataCr;
+      }
       continue;
     }
     const char c = *p;
-    if (state_ < State::kData && ++line_bytes_ > kMaxChunkLine) return fail("chunk line too long");
+    if (state_ < State::kData && ++line_bytes_ > kMaxChunkLine) {
+      return fail("chunk line too long");
+    }
     if (state_ >= State::kTrailerStart && ++trailer_bytes_ > kMaxTrailerBytes) {
       return fail("trailer section too large");
     }
     switch (state_) {
       case State::kSize:
         if (is(c, kHexDigit)) {
-          if (++size_digits_ > kMaxSizeDigits) return fail("chunk size too long");
+          if (++size_digits_ > kMaxSizeDigits) {
+            return fail("chunk size too long");
+          }
           remaining_ = remaining_ * 16 + hex_value(c);
-        } else if (size_digits_ == 0) {
+          break;
+        }
+        if (size_digits_ == 0) {
           return fail("invalid chunk size");
-        } else if (c == '\r') {
+        }
+        if (c == '\r') {
           state_ = State::kSizeLf;
         } else if (c == ';') {
           state_ = State::kExtension;
@@ -132,7 +141,9 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view in) {
         }
         break;
       case State::kExtQuotedEscape:
-        if (!is(c, kValueChar)) return fail("invalid chunk extension");
+        if (!is(c, kValueChar)) {
+          return fail("invalid chunk extension");
+        }
         state_ = State::kExtQuoted;
         break;
       case State::kExtValueEnd:  // after a closing quote
@@ -147,17 +158,23 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view in) {
         }
         break;
       case State::kSizeLf:
-        if (c != '\n') return fail("bare CR in chunk line");
+        if (c != '\n') {
+          return fail("bare CR in chunk line");
+        }
         state_ = remaining_ == 0 ? State::kTrailerStart : State::kData;
         break;
       case State::kData:
         break;  // handled above
       case State::kDataCr:
-        if (c != '\r') return fail("chunk data not followed by CRLF");
+        if (c != '\r') {
+          return fail("chunk data not followed by CRLF");
+        }
         state_ = State::kDataLf;
         break;
       case State::kDataLf:
-        if (c != '\n') return fail("chunk data not followed by CRLF");
+        if (c != '\n') {
+          return fail("chunk data not followed by CRLF");
+        }
         state_ = State::kSize;
         size_digits_ = 0;
         line_bytes_ = 0;
@@ -194,11 +211,15 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view in) {
         }
         break;
       case State::kTrailerLf:
-        if (c != '\n') return fail("bare CR in trailer");
+        if (c != '\n') {
+          return fail("bare CR in trailer");
+        }
         state_ = State::kTrailerStart;
         break;
       case State::kFinalLf:
-        if (c != '\n') return fail("bare CR after trailers");
+        if (c != '\n') {
+          return fail("bare CR after trailers");
+        }
         ++p;
         return Step{ParseStatus::kComplete, static_cast<std::size_t>(p - in.data()), data, ""};
     }

@@ -88,7 +88,9 @@ ParseResult check_transfer_encoding(const FieldFacts& facts, const ErrorCodes& c
 
 // RFC 9112 §9.3 persistence from the version and the Connection tokens.
 inline bool persistent(std::uint8_t minor, const FieldFacts& f) {
-  if (f.conn_close) return false;
+  if (f.conn_close) {
+    return false;
+  }
   return minor == 1 || f.conn_keep_alive;
 }
 

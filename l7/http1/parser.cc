@@ -8,25 +8,31 @@
 // - Transfer-Encoding: exactly one "chunked", last; another coding before it (e.g. "gzip,
 //   chunked") is refused with 501 (502 for a response) since we implement none, and a message
 //   whose final coding is not chunked has no knowable length (400/502).
+#include "l7/http1/parser.h"
+
 #include <algorithm>
 #include <limits>
 
 #include "l7/http1/chars.h"
 #include "l7/http1/head_internal.h"
-#include "l7/http1/parser.h"
 
 namespace fulcrum::l7::http1 {
 
-namespace {
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-}  // namespace
-
+// Bytes equal, or differing only in the case bit of a letter: the common case costs one compare.
 bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size()) {
+    return false;
+  }
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+    const auto x = static_cast<unsigned char>(a[i]);
+    const auto y = static_cast<unsigned char>(b[i]);
+    if (x == y) {
+      continue;
+    }
+    const auto lower = static_cast<unsigned char>(x | 0x20);
+    if ((x ^ y) != 0x20 || lower < 'a' || lower > 'z') {
+      return false;
+    }
   }
   return true;
 }
@@ -35,8 +41,12 @@ namespace detail {
 namespace {
 
 std::string_view trim_ows(std::string_view v) {
-  while (!v.empty() && is_ows(v.front())) v.remove_prefix(1);
-  while (!v.empty() && is_ows(v.back())) v.remove_suffix(1);
+  while (!v.empty() && is_ows(v.front())) {
+    v.remove_prefix(1);
+  }
+  while (!v.empty() && is_ows(v.back())) {
+    v.remove_suffix(1);
+  }
   return v;
 }
 
@@ -46,16 +56,24 @@ template <typename F>
 void for_each_element(std::string_view v, F&& f) {
   for (;;) {
     const std::size_t comma = v.find(',');
-    if (!f(trim_ows(v.substr(0, comma)))) return;
-    if (comma == std::string_view::npos) return;
+    if (!f(trim_ows(v.substr(0, comma)))) {
+      return;
+    }
+    if (comma == std::string_view::npos) {
+      return;
+    }
     v.remove_prefix(comma + 1);
   }
 }
 
 bool is_token(std::string_view v) {
-  if (v.empty()) return false;
+  if (v.empty()) {
+    return false;
+  }
   for (char c : v) {
-    if (!is(c, kTchar)) return false;
+    if (!is(c, kTchar)) {
+      return false;
+    }
   }
   return true;
 }
@@ -63,29 +81,49 @@ bool is_token(std::string_view v) {
 // Why a field name stopped before its colon, for the logs.
 const char* field_name_error(const char* name, const char* stop) {
   if (stop == name) {
-    if (is_ows(*stop)) return "obs-fold";
-    if (*stop == ':') return "empty field name";
-    if (*stop == '\n') return "bare LF";
+    if (is_ows(*stop)) {
+      return "obs-fold";
+    }
+    if (*stop == ':') {
+      return "empty field name";
+    }
+    if (*stop == '\n') {
+      return "bare LF";
+    }
     return "invalid character in field name";
   }
-  if (is_ows(*stop)) return "whitespace before colon";
+  if (is_ows(*stop)) {
+    return "whitespace before colon";
+  }
   return "invalid character in field name";
 }
 
 enum class Field : std::uint8_t {
-  kOther, kHost, kContentLength, kTransferEncoding, kConnection, kUpgrade, kExpect
+  kOther,
+  kHost,
+  kContentLength,
+  kTransferEncoding,
+  kConnection,
+  kUpgrade,
+  kExpect
 };
 
 Field classify(std::string_view name) {
   switch (name.size()) {
-    case 4: return iequals(name, "host") ? Field::kHost : Field::kOther;
-    case 6: return iequals(name, "expect") ? Field::kExpect : Field::kOther;
-    case 7: return iequals(name, "upgrade") ? Field::kUpgrade : Field::kOther;
-    case 10: return iequals(name, "connection") ? Field::kConnection : Field::kOther;
-    case 14: return iequals(name, "content-length") ? Field::kContentLength : Field::kOther;
+    case 4:
+      return iequals(name, "host") ? Field::kHost : Field::kOther;
+    case 6:
+      return iequals(name, "expect") ? Field::kExpect : Field::kOther;
+    case 7:
+      return iequals(name, "upgrade") ? Field::kUpgrade : Field::kOther;
+    case 10:
+      return iequals(name, "connection") ? Field::kConnection : Field::kOther;
+    case 14:
+      return iequals(name, "content-length") ? Field::kContentLength : Field::kOther;
     case 17:
       return iequals(name, "transfer-encoding") ? Field::kTransferEncoding : Field::kOther;
-    default: return Field::kOther;
+    default:
+      return Field::kOther;
   }
 }
 
@@ -166,11 +204,17 @@ Cursor make_cursor(std::string_view in, const Limits& limits) {
 VersionScan scan_version(const char*& p, const char* lim, std::uint8_t& minor) {
   static constexpr char kPattern[] = "HTTP/d.d";
   for (int i = 0; i < 8; ++i, ++p) {
-    if (p == lim) return VersionScan::kNeedMore;
+    if (p == lim) {
+      return VersionScan::kNeedMore;
+    }
     const char want = kPattern[i];
-    if (want == 'd' ? !is(*p, kDigit) : *p != want) return VersionScan::kMalformed;
+    if (want == 'd' ? !is(*p, kDigit) : *p != want) {
+      return VersionScan::kMalformed;
+    }
   }
-  if (p[-3] != '1' || (p[-1] != '0' && p[-1] != '1')) return VersionScan::kUnsupported;
+  if (p[-3] != '1' || (p[-1] != '0' && p[-1] != '1')) {
+    return VersionScan::kUnsupported;
+  }
   minor = static_cast<std::uint8_t>(p[-1] - '0');
   return VersionScan::kOk;
 }
@@ -180,40 +224,64 @@ ParseResult parse_fields(const char* p, const Cursor& c, HeadCommon& out, const 
   const std::size_t max_fields = std::min(limits.max_headers, kMaxHeaders);
   std::size_t count = 0;
   for (;;) {
-    if (p == c.end) return starve(c, codes);
+    if (p == c.end) {
+      return starve(c, codes);
+    }
     if (*p == '\r') {
-      if (p + 1 == c.end) return starve(c, codes);
-      if (p[1] != '\n') return error(codes.bad, "bare CR");
+      if (p + 1 == c.end) {
+        return starve(c, codes);
+      }
+      if (p[1] != '\n') {
+        return error(codes.bad, "bare CR");
+      }
       p += 2;
       out.header_count = count;
       out.head_size = static_cast<std::size_t>(p - c.begin);
       // `end` leaves room for one byte past max_head, which the final LF may occupy.
-      if (out.head_size > limits.max_head) return error(codes.too_large, "head too large");
+      if (out.head_size > limits.max_head) {
+        return error(codes.too_large, "head too large");
+      }
       return complete();
     }
     // A field line has begun, so the head can no longer complete within the field limit.
-    if (count == max_fields) return error(codes.too_large, "too many header fields");
+    if (count == max_fields) {
+      return error(codes.too_large, "too many header fields");
+    }
 
     const char* name = p;
     p = skip_tchars(p, c.end);
-    if (p == c.end) return starve(c, codes);
-    if (*p != ':' || p == name) return error(codes.bad, field_name_error(name, p));
+    if (p == c.end) {
+      return starve(c, codes);
+    }
+    if (*p != ':' || p == name) {
+      return error(codes.bad, field_name_error(name, p));
+    }
     const char* name_end = p++;
 
-    while (p < c.end && is_ows(*p)) ++p;
+    while (p < c.end && is_ows(*p)) {
+      ++p;
+    }
     const char* value = p;
     p = skip_value_chars(p, c.end);
-    if (p == c.end) return starve(c, codes);
+    if (p == c.end) {
+      return starve(c, codes);
+    }
     if (*p != '\r') {
       return error(codes.bad, *p == '\n' ? "bare LF" : "invalid character in field value");
     }
-    if (p + 1 == c.end) return starve(c, codes);
-    if (p[1] != '\n') return error(codes.bad, "bare CR");
+    if (p + 1 == c.end) {
+      return starve(c, codes);
+    }
+    if (p[1] != '\n') {
+      return error(codes.bad, "bare CR");
+    }
     const char* value_end = p;
-    while (value_end > value && is_ows(value_end[-1])) --value_end;
-    out.headers[count++] = Header{
-        std::string_view(name, static_cast<std::size_t>(name_end - name)),
-        std::string_view(value, static_cast<std::size_t>(value_end - value))};
+    while (value_end > value && is_ows(value_end[-1])) {
+      --value_end;
+    }
+    out.headers[count++] =
+        Header{std::string_view(name, static_cast<std::size_t>(name_end - name)),
+               std::string_view(value, static_cast<std::size_t>(value_end - value))};
     p += 2;
   }
 }
@@ -228,7 +296,9 @@ ParseResult collect_facts(const HeadCommon& head, FieldFacts& f, const ErrorCode
         break;
       case Field::kContentLength: {
         const char* why = "";
-        if (!add_content_length(h.value, f, why)) return error(codes.bad, why);
+        if (!add_content_length(h.value, f, why)) {
+          return error(codes.bad, why);
+        }
         break;
       }
       case Field::kTransferEncoding:
@@ -241,7 +311,9 @@ ParseResult collect_facts(const HeadCommon& head, FieldFacts& f, const ErrorCode
         f.has_upgrade = true;
         break;
       case Field::kExpect:
-        if (iequals(h.value, "100-continue")) f.expect_continue = true;
+        if (iequals(h.value, "100-continue")) {
+          f.expect_continue = true;
+        }
         break;
       case Field::kOther:
         break;
@@ -254,10 +326,18 @@ ParseResult collect_facts(const HeadCommon& head, FieldFacts& f, const ErrorCode
 }
 
 ParseResult check_transfer_encoding(const FieldFacts& f, const ErrorCodes& codes) {
-  if (f.te_malformed) return error(codes.bad, "invalid transfer-encoding");
-  if (f.te_chunked > 1) return error(codes.bad, "chunked applied more than once");
-  if (!f.te_chunked_last) return error(codes.bad, "chunked is not the final transfer coding");
-  if (f.te_other) return error(codes.unsupported, "unsupported transfer coding");
+  if (f.te_malformed) {
+    return error(codes.bad, "invalid transfer-encoding");
+  }
+  if (f.te_chunked > 1) {
+    return error(codes.bad, "chunked applied more than once");
+  }
+  if (!f.te_chunked_last) {
+    return error(codes.bad, "chunked is not the final transfer coding");
+  }
+  if (f.te_other) {
+    return error(codes.unsupported, "unsupported transfer coding");
+  }
   return complete();
 }
 

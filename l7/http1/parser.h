@@ -30,7 +30,16 @@ enum class BodyKind : std::uint8_t {
 };
 
 enum class Method : std::uint8_t {
-  kGet, kHead, kPost, kPut, kDelete, kConnect, kOptions, kTrace, kPatch, kOther
+  kGet,
+  kHead,
+  kPost,
+  kPut,
+  kDelete,
+  kConnect,
+  kOptions,
+  kTrace,
+  kPatch,
+  kOther
 };
 
 // Fields both heads share: the parsed header list and the framing conclusions drawn from it.
@@ -44,14 +53,14 @@ struct HeadCommon {
   // 1.0 only with "Connection: keep-alive". False for kUntilClose responses.
   bool keep_alive = true;
   bool connection_upgrade = false;  // Connection lists "upgrade" and an Upgrade field is present
-  std::size_t head_size = 0;  // bytes of the head including the final CRLFCRLF
+  std::size_t head_size = 0;        // bytes of the head including the final CRLFCRLF
 };
 
 struct RequestHead : HeadCommon {
   std::string_view method;  // token as received
   Method method_id = Method::kOther;
-  std::string_view target;  // origin-form, absolute-form, authority-form (CONNECT) or "*"
-  std::string_view host;    // Host field value (empty if absent; required for 1.1)
+  std::string_view target;       // origin-form, absolute-form, authority-form (CONNECT) or "*"
+  std::string_view host;         // Host field value (empty if absent; required for 1.1)
   bool expect_continue = false;  // Expect: 100-continue
 };
 
@@ -70,8 +79,9 @@ enum class ParseStatus : std::uint8_t { kComplete, kIncomplete, kError };
 
 struct ParseResult {
   ParseStatus status = ParseStatus::kIncomplete;
-  int error_status = 0;        // kError: HTTP status to answer (400/414/431/501; 502 responses)
-  const char* reason = "";     // kError: static text for logs, e.g. "content-length with transfer-encoding"
+  int error_status = 0;  // kError: HTTP status to answer (400/414/431/501; 502 responses)
+  // kError: static text for logs, e.g. "content-length with transfer-encoding".
+  const char* reason = "";
 };
 
 // Parses one request head at the start of `in`. kIncomplete means "need more bytes" and is
@@ -89,10 +99,10 @@ ParseResult parse_response_head(std::string_view in, ResponseHead& out, const Li
 class ChunkedDecoder {
  public:
   struct Step {
-    ParseStatus status;    // kComplete: the whole body (incl. trailers) ended within `in`
-    std::size_t consumed;  // bytes of `in` used (all of it unless kComplete/kError)
+    ParseStatus status;        // kComplete: the whole body (incl. trailers) ended within `in`
+    std::size_t consumed;      // bytes of `in` used (all of it unless kComplete/kError)
     std::uint64_t data_bytes;  // payload bytes among them (for counters / max_body)
-    const char* reason;    // kError
+    const char* reason;        // kError
   };
   // Feeds the next bytes of the body. After kComplete or kError, call reset() before reuse.
   Step feed(std::string_view in);
@@ -101,9 +111,24 @@ class ChunkedDecoder {
  private:
   // The chunk-size line states come first: feed() bounds that line's length by `< kData`.
   enum class State : std::uint8_t {
-    kSize, kSizeOws, kExtension, kExtName, kExtNameOws, kExtValueStart, kExtValue, kExtQuoted,
-    kExtQuotedEscape, kExtValueEnd, kSizeLf,
-    kData, kDataCr, kDataLf, kTrailerStart, kTrailerLine, kTrailerLf, kFinalLf
+    kSize,
+    kSizeOws,
+    kExtension,
+    kExtName,
+    kExtNameOws,
+    kExtValueStart,
+    kExtValue,
+    kExtQuoted,
+    kExtQuotedEscape,
+    kExtValueEnd,
+    kSizeLf,
+    kData,
+    kDataCr,
+    kDataLf,
+    kTrailerStart,
+    kTrailerLine,
+    kTrailerLf,
+    kFinalLf
   };
   State state_ = State::kSize;
   std::uint64_t remaining_ = 0;  // bytes left of the current chunk's data

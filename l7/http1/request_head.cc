@@ -24,23 +24,41 @@ bool same(std::string_view s, const char* literal) {
 Method method_id(std::string_view m) {
   switch (m.size()) {
     case 3:
-      if (same(m, "GET")) return Method::kGet;
-      if (same(m, "PUT")) return Method::kPut;
+      if (same(m, "GET")) {
+        return Method::kGet;
+      }
+      if (same(m, "PUT")) {
+        return Method::kPut;
+      }
       break;
     case 4:
-      if (same(m, "POST")) return Method::kPost;
-      if (same(m, "HEAD")) return Method::kHead;
+      if (same(m, "POST")) {
+        return Method::kPost;
+      }
+      if (same(m, "HEAD")) {
+        return Method::kHead;
+      }
       break;
     case 5:
-      if (same(m, "PATCH")) return Method::kPatch;
-      if (same(m, "TRACE")) return Method::kTrace;
+      if (same(m, "PATCH")) {
+        return Method::kPatch;
+      }
+      if (same(m, "TRACE")) {
+        return Method::kTrace;
+      }
       break;
     case 6:
-      if (same(m, "DELETE")) return Method::kDelete;
+      if (same(m, "DELETE")) {
+        return Method::kDelete;
+      }
       break;
     case 7:
-      if (same(m, "CONNECT")) return Method::kConnect;
-      if (same(m, "OPTIONS")) return Method::kOptions;
+      if (same(m, "CONNECT")) {
+        return Method::kConnect;
+      }
+      if (same(m, "OPTIONS")) {
+        return Method::kOptions;
+      }
       break;
     default:
       break;
@@ -50,7 +68,9 @@ Method method_id(std::string_view m) {
 
 bool all_host_chars(std::string_view v) {
   for (char c : v) {
-    if (!is(c, kHostChar)) return false;
+    if (!is(c, kHostChar)) {
+      return false;
+    }
   }
   return true;
 }
@@ -58,11 +78,17 @@ bool all_host_chars(std::string_view v) {
 // authority-form = uri-host ":" port, the only form CONNECT takes.
 bool is_authority_form(std::string_view t) {
   const std::size_t colon = t.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return false;
+  if (colon == std::string_view::npos || colon == 0) {
+    return false;
+  }
   const std::string_view port = t.substr(colon + 1);
-  if (port.empty() || port.size() > 5) return false;
+  if (port.empty() || port.size() > 5) {
+    return false;
+  }
   for (char c : port) {
-    if (!is(c, kDigit)) return false;
+    if (!is(c, kDigit)) {
+      return false;
+    }
   }
   return all_host_chars(t.substr(0, colon));
 }
@@ -87,7 +113,9 @@ const char* check_target(Method m, std::string_view t) {
   if (m == Method::kConnect) {
     return is_authority_form(t) ? nullptr : "CONNECT needs an authority-form target";
   }
-  if (t.front() == '/') return nullptr;
+  if (t.front() == '/') {
+    return nullptr;
+  }
   if (t.size() == 1 && t.front() == '*') {
     return m == Method::kOptions ? nullptr : "asterisk-form is only for OPTIONS";
   }
@@ -108,9 +136,15 @@ ParseResult parse_request_head(std::string_view in, RequestHead& out, const Limi
   const char* p = c.begin;
 
   for (int skipped = 0; p < c.end && *p == '\r'; ++skipped) {
-    if (skipped == kMaxLeadingEmptyLines) return error(400, "too many empty lines before request");
-    if (p + 1 == c.end) return starve(c, codes);
-    if (p[1] != '\n') return error(400, "bare CR");
+    if (skipped == kMaxLeadingEmptyLines) {
+      return error(400, "too many empty lines before request");
+    }
+    if (p + 1 == c.end) {
+      return starve(c, codes);
+    }
+    if (p[1] != '\n') {
+      return error(400, "bare CR");
+    }
     p += 2;
   }
 
@@ -125,7 +159,9 @@ ParseResult parse_request_head(std::string_view in, RequestHead& out, const Limi
   };
 
   p = skip_tchars(p, lim);
-  if (p == lim) return starve_line();
+  if (p == lim) {
+    return starve_line();
+  }
   if (*p != ' ' || p == line) {
     return error(400, *p == '\n' || *p == '\r' ? "incomplete request line" : "invalid method");
   }
@@ -133,8 +169,12 @@ ParseResult parse_request_head(std::string_view in, RequestHead& out, const Limi
 
   const char* target = ++p;
   p = skip_target_chars(p, lim);
-  if (p == lim) return starve_line();
-  if (*p != ' ' || p == target) return error(400, "invalid request-target");
+  if (p == lim) {
+    return starve_line();
+  }
+  if (*p != ' ' || p == target) {
+    return error(400, "invalid request-target");
+  }
   out.target = std::string_view(target, static_cast<std::size_t>(p - target));
 
   ++p;
@@ -148,31 +188,51 @@ ParseResult parse_request_head(std::string_view in, RequestHead& out, const Limi
     case VersionScan::kUnsupported:
       return error(codes.version, "unsupported HTTP version");
   }
-  if (p == lim) return starve_line();
-  if (*p != '\r') return error(400, *p == '\n' ? "bare LF" : "invalid request line");
+  if (p == lim) {
+    return starve_line();
+  }
+  if (*p != '\r') {
+    return error(400, *p == '\n' ? "bare LF" : "invalid request line");
+  }
   // The CRLF itself does not count against max_request_line, so it is checked against `end`.
-  if (p + 1 == c.end) return starve(c, codes);
-  if (p[1] != '\n') return error(400, "bare CR");
+  if (p + 1 == c.end) {
+    return starve(c, codes);
+  }
+  if (p[1] != '\n') {
+    return error(400, "bare CR");
+  }
   p += 2;
 
   out.method_id = method_id(out.method);
-  if (const char* why = check_target(out.method_id, out.target)) return error(400, why);
+  if (const char* why = check_target(out.method_id, out.target)) {
+    return error(400, why);
+  }
 
   if (ParseResult r = parse_fields(p, c, out, limits, codes); r.status != ParseStatus::kComplete) {
     return r;
   }
 
   FieldFacts f;
-  if (ParseResult r = collect_facts(out, f, codes); r.status != ParseStatus::kComplete) return r;
+  if (ParseResult r = collect_facts(out, f, codes); r.status != ParseStatus::kComplete) {
+    return r;
+  }
   // Two Host fields let us route on one while the server serves the other.
-  if (f.host_fields > 1) return error(400, "multiple host fields");
-  if (f.host_fields == 0 && out.version_minor == 1) return error(400, "missing host");
-  if (!all_host_chars(f.host)) return error(400, "invalid host");
+  if (f.host_fields > 1) {
+    return error(400, "multiple host fields");
+  }
+  if (f.host_fields == 0 && out.version_minor == 1) {
+    return error(400, "missing host");
+  }
+  if (!all_host_chars(f.host)) {
+    return error(400, "invalid host");
+  }
   out.host = f.host;
 
   if (f.has_transfer_encoding) {
     // An HTTP/1.0 recipient may not know chunked at all (RFC 9112 §6.1): faulty framing.
-    if (out.version_minor == 0) return error(400, "transfer-encoding in HTTP/1.0");
+    if (out.version_minor == 0) {
+      return error(400, "transfer-encoding in HTTP/1.0");
+    }
     if (ParseResult r = check_transfer_encoding(f, codes); r.status != ParseStatus::kComplete) {
       return r;
     }

@@ -12,8 +12,12 @@ namespace {
 
 // RFC 9112 §6.3 items 1-2: these responses end with their head whatever their fields say.
 bool bodyless(int status, Method request_method) {
-  if (status < 200 || status == 204 || status == 304) return true;
-  if (request_method == Method::kHead) return true;
+  if (status < 200 || status == 204 || status == 304) {
+    return true;
+  }
+  if (request_method == Method::kHead) {
+    return true;
+  }
   return request_method == Method::kConnect && status < 300;
 }
 
@@ -49,40 +53,66 @@ ParseResult parse_response_head(std::string_view in, ResponseHead& out, const Li
     case VersionScan::kUnsupported:
       return error(codes.version, "unsupported HTTP version");
   }
-  if (p == lim) return starve_line();
-  if (*p != ' ') return error(codes.bad, "invalid status line");
+  if (p == lim) {
+    return starve_line();
+  }
+  if (*p != ' ') {
+    return error(codes.bad, "invalid status line");
+  }
   ++p;
   int status = 0;
   for (int i = 0; i < 3; ++i, ++p) {
-    if (p == lim) return starve_line();
-    if (!is(*p, kDigit)) return error(codes.bad, "invalid status code");
+    if (p == lim) {
+      return starve_line();
+    }
+    if (!is(*p, kDigit)) {
+      return error(codes.bad, "invalid status code");
+    }
     status = status * 10 + (*p - '0');
   }
-  if (status < 100) return error(codes.bad, "invalid status code");
-  if (status > 599) return error(codes.bad, "invalid status code");
+  if (status < 100) {
+    return error(codes.bad, "invalid status code");
+  }
+  if (status > 599) {
+    return error(codes.bad, "invalid status code");
+  }
   out.status = status;
 
-  if (p == lim) return starve_line();
+  if (p == lim) {
+    return starve_line();
+  }
   // The SP before an empty reason is required by the grammar, but servers commonly drop it; it
   // does not touch framing, so "HTTP/1.1 200\r\n" is accepted.
   if (*p == ' ') {
     const char* reason = ++p;
     p = skip_value_chars(p, lim);
-    if (p == lim) return starve_line();
+    if (p == lim) {
+      return starve_line();
+    }
     out.reason = std::string_view(reason, static_cast<std::size_t>(p - reason));
   }
-  if (*p != '\r') return error(codes.bad, *p == '\n' ? "bare LF" : "invalid status line");
-  if (p + 1 == c.end) return starve(c, codes);
-  if (p[1] != '\n') return error(codes.bad, "bare CR");
+  if (*p != '\r') {
+    return error(codes.bad, *p == '\n' ? "bare LF" : "invalid status line");
+  }
+  if (p + 1 == c.end) {
+    return starve(c, codes);
+  }
+  if (p[1] != '\n') {
+    return error(codes.bad, "bare CR");
+  }
   p += 2;
 
   if (ParseResult r = parse_fields(p, c, out, limits, codes); r.status != ParseStatus::kComplete) {
     return r;
   }
   FieldFacts f;
-  if (ParseResult r = collect_facts(out, f, codes); r.status != ParseStatus::kComplete) return r;
+  if (ParseResult r = collect_facts(out, f, codes); r.status != ParseStatus::kComplete) {
+    return r;
+  }
   if (f.has_transfer_encoding) {
-    if (out.version_minor == 0) return error(codes.bad, "transfer-encoding in HTTP/1.0");
+    if (out.version_minor == 0) {
+      return error(codes.bad, "transfer-encoding in HTTP/1.0");
+    }
     if (ParseResult r = check_transfer_encoding(f, codes); r.status != ParseStatus::kComplete) {
       return r;
     }

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -38,64 +39,83 @@ TEST(Examples, EveryExampleFileLoads) {
   }
 }
 
-struct Block {
-  int line;  // 1-based line of the opening fence in the markdown
+struct Fence {
+  int line;          // 1-based line of the opening ``` in the markdown
+  std::string lang;  // what follows the opening ```, e.g. "yaml"
   std::string text;
 };
 
-// ```yaml blocks whose first line is exactly `# example`; other yaml blocks (fragments, or
-// deliberately broken configs that show an error) are not loaded.
-std::vector<Block> example_blocks(std::istream& md) {
-  std::vector<Block> blocks;
+std::vector<Fence> fences(std::istream& md) {
+  std::vector<Fence> out;
   std::string line;
   int n = 0;
-  bool in_block = false;
-  bool is_example = false;
-  bool first = false;
-  Block cur;
+  bool inside = false;
   while (std::getline(md, line)) {
     ++n;
-    if (!in_block) {
-      if (line == "```yaml") {
-        in_block = true;
-        first = true;
-        cur = Block{n, ""};
-      }
-      continue;
+    if (!line.starts_with("```")) {
+      if (inside) out.back().text += line + "\n";
+    } else if (inside) {
+      inside = false;
+    } else {
+      inside = true;
+      out.push_back(Fence{n, line.substr(3), ""});
     }
-    if (line.starts_with("```")) {
-      if (is_example) blocks.push_back(cur);
-      in_block = is_example = false;
-      continue;
-    }
-    if (first) is_example = line == "# example";
-    first = false;
-    cur.text += line + "\n";
   }
-  return blocks;
+  return out;
 }
 
-TEST(Examples, ExtractsOnlyExampleBlocks) {
-  std::istringstream md(
-      "text\n```yaml\n# example\na: 1\n```\n```yaml\nb: 2\n```\n```\n# example\n```\n"
-      "```yaml\n# example\n```\n");
-  auto blocks = example_blocks(md);
-  ASSERT_EQ(blocks.size(), 2u);
-  EXPECT_EQ(blocks[0].line, 2);
-  EXPECT_EQ(blocks[0].text, "# example\na: 1\n");
-  EXPECT_EQ(blocks[1].line, 12);
+// ```yaml blocks whose first line is exactly `# example` must load cleanly; one whose first
+// line is `# broken example` must give exactly the errors in the ```text block after it. Other
+// blocks (fragments, output) are prose.
+bool starts_with_line(const Fence& f, std::string_view first) {
+  return f.lang == "yaml" && f.text.starts_with(std::string(first) + "\n");
+}
+
+std::vector<Fence> read_docs() {
+  std::ifstream md(kSource / "docs" / "config.md");
+  EXPECT_TRUE(md) << "docs/config.md is missing";
+  return fences(md);
+}
+
+TEST(Examples, SplitsMarkdownIntoFences) {
+  std::istringstream md("text\n```yaml\n# example\na: 1\n```\nmore\n```text\nout\n```\n");
+  auto f = fences(md);
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].line, 2);
+  EXPECT_EQ(f[0].lang, "yaml");
+  EXPECT_EQ(f[0].text, "# example\na: 1\n");
+  EXPECT_TRUE(starts_with_line(f[0], "# example"));
+  EXPECT_FALSE(starts_with_line(f[1], "# example"));
+  EXPECT_EQ(f[1].line, 7);
+  EXPECT_EQ(f[1].text, "out\n");
 }
 
 TEST(Examples, EveryDocsExampleBlockLoads) {
-  std::ifstream md(kSource / "docs" / "config.md");
-  ASSERT_TRUE(md) << "docs/config.md is missing";
-  auto blocks = example_blocks(md);
-  EXPECT_GE(blocks.size(), 3u) << "docs/config.md should show complete examples";
-  for (const Block& b : blocks) {
-    std::string name = "docs/config.md block at line " + std::to_string(b.line);
-    LoadResult r = load_string(b.text, name);
+  int examples = 0;
+  for (const Fence& f : read_docs()) {
+    if (!starts_with_line(f, "# example")) continue;
+    ++examples;
+    std::string name = "docs/config.md block at line " + std::to_string(f.line);
+    LoadResult r = load_string(f.text, name);
     EXPECT_TRUE(r.config && r.errors.empty()) << name << errors_of(r);
   }
+  EXPECT_GE(examples, 3) << "docs/config.md should show complete examples";
+}
+
+TEST(Examples, DocsErrorExampleShowsTheRealOutput) {
+  std::vector<Fence> f = read_docs();
+  int broken = 0;
+  for (size_t i = 0; i < f.size(); ++i) {
+    if (!starts_with_line(f[i], "# broken example")) continue;
+    ++broken;
+    ASSERT_LT(i + 1, f.size());
+    ASSERT_EQ(f[i + 1].lang, "text") << "the output block after line " << f[i].line;
+    LoadResult r = load_string(f[i].text, "fulcrum.yaml");
+    std::string got;
+    for (const ConfigError& e : r.errors) got += e.to_string() + "\n";
+    EXPECT_EQ(got, f[i + 1].text) << "docs/config.md line " << f[i + 1].line;
+  }
+  EXPECT_EQ(broken, 1);
 }
 
 }  // namespace

@@ -216,6 +216,25 @@ backends:
   EXPECT_FALSE(r.config);
 }
 
+TEST(Loader, MisspeltKeyHidesOnlyTheMissingKeyError) {
+  // Without the hiding, each typo would also say "address is required" / "at least one
+  // listener"; the other findings in the same items must still appear.
+  LoadResult r = load(R"(listener:
+  - address: 127.0.0.1:8080
+backends:
+  - name: app
+    servers:
+      - adress: 127.0.0.1:9001
+        weight: 300
+)");
+  EXPECT_THAT(messages(r),
+              ElementsAre("t.yaml:1:1: unknown key 'listener'; did you mean 'listeners'?",
+                          "t.yaml:6:9: backends[0].servers[0]: unknown key 'adress'; did you mean "
+                          "'address'?",
+                          "t.yaml:7:17: backends[0].servers[0].weight: expected a whole number "
+                          "from 1 to 256, got \"300\""));
+}
+
 TEST(Loader, UnknownKeyWithoutNearMatchListsTheValidKeys) {
   std::string yaml = "colour: red\n" + std::string(kGood);
   EXPECT_THAT(messages(load(yaml)),

@@ -186,18 +186,18 @@ TEST(Chunked, ErrorReportsWhereItStopped) {
 
 TEST(Chunked, RejectsBadTrailers) {
   const std::vector<std::string> bad = {
-      "0\r\n X: y\r\n\r\n",         // obs-fold / leading whitespace
-      "0\r\nX: y\r\n z\r\n\r\n",    // obs-fold
-      "0\r\nX : y\r\n\r\n",         // whitespace before colon
-      "0\r\n: y\r\n\r\n",           // empty name
-      "0\r\nX\r\n\r\n",             // no colon
-      "0\r\nX: a\x01\r\n\r\n",      // CTL in value
-      "0\r\nX: a\x7f\r\n\r\n",      // DEL in value
-      "0\r\nX: y\n\r\n",            // bare LF
-      "0\r\nX: y\rz\r\n\r\n",       // bare CR
-      "0\r\n\n",                    // bare LF ending the body
-      "0\r\n\r\r",                  // CR CR ending the body
-      "0\r\nX(: y\r\n\r\n",         // non-token name
+      "0\r\n X: y\r\n\r\n",       // obs-fold / leading whitespace
+      "0\r\nX: y\r\n z\r\n\r\n",  // obs-fold
+      "0\r\nX : y\r\n\r\n",       // whitespace before colon
+      "0\r\n: y\r\n\r\n",         // empty name
+      "0\r\nX\r\n\r\n",           // no colon
+      "0\r\nX: a\x01\r\n\r\n",    // CTL in value
+      "0\r\nX: a\x7f\r\n\r\n",    // DEL in value
+      "0\r\nX: y\n\r\n",          // bare LF
+      "0\r\nX: y\rz\r\n\r\n",     // bare CR
+      "0\r\n\n",                  // bare LF ending the body
+      "0\r\n\r\r",                // CR CR ending the body
+      "0\r\nX(: y\r\n\r\n",       // non-token name
   };
   for (const std::string& b : bad) {
     SCOPED_TRACE(b);

@@ -72,8 +72,7 @@ TEST_F(RequestTest, ParsesASimpleGet) {
   // Zero-copy: the views point into the input.
   EXPECT_EQ(h.target.data(), input().data() + 4);
   EXPECT_GE(h.headers[3].value.data(), input().data());
-  EXPECT_LE(h.headers[3].value.data() + h.headers[3].value.size(),
-            input().data() + input().size());
+  EXPECT_LE(h.headers[3].value.data() + h.headers[3].value.size(), input().data() + input().size());
 }
 
 TEST_F(RequestTest, HeadSizeStopsAtTheEmptyLine) {
@@ -100,9 +99,9 @@ TEST_F(RequestTest, EveryPrefixIsIncomplete) {
 }
 
 TEST_F(RequestTest, ReusedHeadIsReset) {
-  ASSERT_EQ(parse(get_with("Connection: close\r\nExpect: 100-continue\r\nContent-Length: 3\r\n"))
-                .status,
-            ParseStatus::kComplete);
+  ASSERT_EQ(
+      parse(get_with("Connection: close\r\nExpect: 100-continue\r\nContent-Length: 3\r\n")).status,
+      ParseStatus::kComplete);
   EXPECT_FALSE(head().keep_alive);
   ASSERT_EQ(parse("GET / HTTP/1.0\r\n\r\n").status, ParseStatus::kComplete);
   EXPECT_EQ(head().header_count, 0u);
@@ -128,10 +127,10 @@ TEST_F(RequestTest, SkipsAFewLeadingEmptyLines) {
 
 TEST_F(RequestTest, MapsMethods) {
   const std::vector<std::pair<std::string, Method>> methods = {
-      {"GET", Method::kGet},         {"HEAD", Method::kHead},   {"POST", Method::kPost},
-      {"PUT", Method::kPut},         {"DELETE", Method::kDelete}, {"OPTIONS", Method::kOptions},
-      {"TRACE", Method::kTrace},     {"PATCH", Method::kPatch}, {"get", Method::kOther},
-      {"PROPFIND", Method::kOther},  {"GETX", Method::kOther},  {"M-SEARCH", Method::kOther}};
+      {"GET", Method::kGet},        {"HEAD", Method::kHead},     {"POST", Method::kPost},
+      {"PUT", Method::kPut},        {"DELETE", Method::kDelete}, {"OPTIONS", Method::kOptions},
+      {"TRACE", Method::kTrace},    {"PATCH", Method::kPatch},   {"get", Method::kOther},
+      {"PROPFIND", Method::kOther}, {"GETX", Method::kOther},    {"M-SEARCH", Method::kOther}};
   for (const auto& [name, id] : methods) {
     SCOPED_TRACE(name);
     ASSERT_EQ(parse(name + " / HTTP/1.1\r\nHost: h\r\n\r\n").status, ParseStatus::kComplete);
@@ -358,7 +357,10 @@ TEST_F(RequestTest, TransferEncodingFraming) {
       {"empty", get_with("Transfer-Encoding:\r\n"), 400},
       {"trailing comma", get_with("Transfer-Encoding: chunked,\r\n"), 400},
       {"quoted", get_with("Transfer-Encoding: \"chunked\"\r\n"), 400},
-      {"vertical tab trick", get_with("Transfer-Encoding: \x0b" "chunked\r\n"), 400},
+      {"vertical tab trick",
+       get_with("Transfer-Encoding: \x0b"
+                "chunked\r\n"),
+       400},
       {"HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
   });
 }

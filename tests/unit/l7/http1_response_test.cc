@@ -98,8 +98,8 @@ TEST_F(ResponseTest, BodyDelimitation) {
       {"HTTP/1.1 200 OK\r\nConnection: close\r\n" + cl, Method::kGet, BodyKind::kContentLength,
        false},
       {"HTTP/1.0 200 OK\r\n" + cl, Method::kGet, BodyKind::kContentLength, false},
-      {"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n" + cl, Method::kGet,
-       BodyKind::kContentLength, true},
+      {"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n" + cl, Method::kGet, BodyKind::kContentLength,
+       true},
       {"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n", Method::kGet, BodyKind::kUntilClose,
        false},
   };
@@ -153,16 +153,14 @@ TEST(ResponseLimits, AreEnforcedWith502) {
   Limits limits;
   limits.max_head = 100;
   limits.max_headers = 2;
-  EXPECT_EQ(response_outcome("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n", Method::kGet, limits),
-            kOk);
-  EXPECT_EQ(response_outcome("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", Method::kGet,
-                             limits),
-            502);
-  EXPECT_EQ(response_outcome("HTTP/1.1 200 OK\r\nA: " + std::string(200, 'x'), Method::kGet,
-                             limits),
-            502);
-  EXPECT_EQ(response_outcome("HTTP/1.1 200 OK\r\nA: " + std::string(50, 'x'), Method::kGet,
-                             limits),
+  EXPECT_EQ(response_outcome("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n", Method::kGet, limits), kOk);
+  EXPECT_EQ(
+      response_outcome("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", Method::kGet, limits),
+      502);
+  EXPECT_EQ(
+      response_outcome("HTTP/1.1 200 OK\r\nA: " + std::string(200, 'x'), Method::kGet, limits),
+      502);
+  EXPECT_EQ(response_outcome("HTTP/1.1 200 OK\r\nA: " + std::string(50, 'x'), Method::kGet, limits),
             kMore);
   Limits line;
   line.max_request_line = 32;
@@ -170,8 +168,8 @@ TEST(ResponseLimits, AreEnforcedWith502) {
 }
 
 TEST(ResponseLimits, TruncatedStatusLinesWait) {
-  for (const char* partial : {"H", "HTTP/1.", "HTTP/1.1", "HTTP/1.1 ", "HTTP/1.1 20", "HTTP/1.1 200",
-                              "HTTP/1.1 200 O", "HTTP/1.1 200 OK\r"}) {
+  for (const char* partial : {"H", "HTTP/1.", "HTTP/1.1", "HTTP/1.1 ", "HTTP/1.1 20",
+                              "HTTP/1.1 200", "HTTP/1.1 200 O", "HTTP/1.1 200 OK\r"}) {
     SCOPED_TRACE(partial);
     EXPECT_EQ(response_outcome(partial), kMore);
   }
