@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/routes.h"
 #include "config/units.h"
 
 namespace fulcrum::config {
@@ -72,10 +73,14 @@ struct ListenerConfig {
   std::string name;  // unique; default "<address>"
   Address address;   // required
   Mode mode = Mode::kHttp;
-  std::string backend;  // required: the backend every request goes to
+  // The backend for requests no route takes; required unless routes exist (then a request no
+  // route takes gets 404).
+  std::string backend;
+  std::vector<RouteConfig> routes;  // ordered; the first match wins
   Duration header_timeout = std::chrono::seconds(10);  // first byte -> complete request head
   Duration idle_timeout = std::chrono::seconds(60);    // keep-alive wait between requests
-  Size max_header_size = 32 * 1024;                    // whole request head; 431 beyond
+  // Whole request head; 431 beyond. 16 KiB (HAProxy's buffer size) fits one pooled buffer.
+  Size max_header_size = 16 * 1024;
   Size max_body = 0;                                   // request body; 413 beyond; 0 = unlimited
   Mark mark;
   KeyMarks key_marks;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <cstdio>
 
 namespace fulcrum::l7 {
 
@@ -96,12 +97,30 @@ bool is_forwarding_field(std::string_view name) {
   }
 }
 
-void put_fields(Writer& w, const http1::HeadCommon& h, bool keep_upgrade, bool drop_forwarding) {
+void put_content_length(Writer& w, std::uint64_t n) {
+  char digits[24];
+  const int len = std::snprintf(digits, sizeof digits, "%llu", static_cast<unsigned long long>(n));
+  w.put("Content-Length: ");
+  w.put({digits, static_cast<std::size_t>(len)});
+  w.put("\r\n");
+}
+
+void put_fields(Writer& w, const http1::HeadCommon& h, bool keep_upgrade, bool drop_forwarding,
+                const CompiledHeaderOps* ops) {
   const ConnectionTokens conn = connection_tokens(h);
+  bool wrote_length = false;
   for (std::size_t i = 0; i < h.header_count; ++i) {
     const auto& f = h.headers[i];
     if (is_hop_by_hop(f.name, keep_upgrade)) continue;
     if (drop_forwarding && is_forwarding_field(f.name)) continue;
+    if (ops && ops->drops(f.name) && !protected_field(f.name)) continue;
+    if (h.body == http1::BodyKind::kContentLength && iequals(f.name, "content-length")) {
+      // Repeated identical values ("5, 5" or two fields) were accepted as one; the next hop
+      // gets exactly one, so it cannot read them differently.
+      if (!wrote_length) put_content_length(w, h.content_length);
+      wrote_length = true;
+      continue;
+    }
     if (conn.count && conn.contains(f.name) && !protected_field(f.name)) {
       if (!(keep_upgrade && iequals(f.name, "upgrade"))) continue;
     }
@@ -110,19 +129,28 @@ void put_fields(Writer& w, const http1::HeadCommon& h, bool keep_upgrade, bool d
     w.put(f.value);
     w.put("\r\n");
   }
+  if (!ops) return;
+  for (const auto* list : {&ops->set, &ops->add}) {
+    for (const auto& [name, value] : *list) {
+      w.put(name);
+      w.put(": ");
+      w.put(value);
+      w.put("\r\n");
+    }
+  }
 }
 
 }  // namespace
 
 bool write_request_head(Buffer& out, const http1::RequestHead& h, const ClientInfo& client,
-                        bool upgrade) {
+                        bool upgrade, std::string_view target, const CompiledHeaderOps* ops) {
   Writer w{out};
   w.put(h.method);
   w.put(" ");
-  w.put(h.target);
+  w.put(target.empty() ? h.target : target);
   w.put(" HTTP/1.1\r\n");
   // Client-sent forwarding fields are dropped: only what this proxy saw is trustworthy.
-  put_fields(w, h, upgrade, /*drop_forwarding=*/true);
+  put_fields(w, h, upgrade, /*drop_forwarding=*/true, ops);
   if (upgrade) w.put("Connection: upgrade\r\n");
   w.put("X-Forwarded-For: ");
   w.put(client.ip);
@@ -147,7 +175,7 @@ bool write_request_head(Buffer& out, const http1::RequestHead& h, const ClientIn
 }
 
 bool write_response_head(Buffer& out, const http1::ResponseHead& h, bool keep_alive,
-                         std::uint8_t client_minor) {
+                         std::uint8_t client_minor, const CompiledHeaderOps* ops) {
   Writer w{out};
   char status[5] = {' ', static_cast<char>('0' + h.status / 100),
                     static_cast<char>('0' + h.status / 10 % 10),
@@ -157,7 +185,7 @@ bool write_response_head(Buffer& out, const http1::ResponseHead& h, bool keep_al
   w.put(h.reason);
   w.put("\r\n");
   const bool upgrade = h.status == 101;
-  put_fields(w, h, upgrade, /*drop_forwarding=*/false);
+  put_fields(w, h, upgrade, /*drop_forwarding=*/false, ops);
   if (upgrade) {
     w.put("Connection: upgrade\r\n");
   } else if (!keep_alive) {
@@ -172,6 +200,23 @@ bool write_response_head(Buffer& out, const http1::ResponseHead& h, bool keep_al
 std::string_view status_text(int status) {
   switch (status) {
     case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 405: return "Method Not Allowed";
+    case 410: return "Gone";
+    case 418: return "I'm a teapot";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 408: return "Request Timeout";
@@ -183,7 +228,7 @@ std::string_view status_text(int status) {
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    default: return status < 400 ? "OK" : "Error";
   }
 }
 

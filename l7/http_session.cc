@@ -5,6 +5,9 @@
 #include <sys/uio.h>
 
 #include <asio/post.hpp>
+#include <re2/re2.h>
+
+#include <cstdio>
 
 #include "core/log.h"
 #include "l7/forward.h"
@@ -57,6 +60,7 @@ void HttpSession::start() {
     return;
   }
   const auto addr = peer.address();
+  client_addr_ = addr;
   client_ipv6_ = addr.is_v6() && !addr.to_v6().is_v4_mapped();
   const std::string text = client_ipv6_ || !addr.is_v6() ? addr.to_string()
                                                          : asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).to_string();
@@ -180,11 +184,37 @@ void HttpSession::process_head() {
       h.content_length > lis_->max_body) {
     return send_error(413, "content-length over max_body");
   }
-  if (lis_->backend == nullptr) return send_error(503, "listener has no backend");
 
-  uout_.reserve(wc_.worker.blocks(), h.head_size + kForwardOverhead);
+  std::string_view path, query;
+  split_target(h.target, path, query);
+  route_ = nullptr;
+  backend_ = lis_->backend;
+  if (lis_->router) {
+    route_ = lis_->router->match({h, path, query, host_without_port(h.host), client_addr_});
+  }
+  if (route_) {
+    switch (route_->action) {
+      case config::RouteConfig::Action::kRespond:
+      case config::RouteConfig::Action::kRedirect:
+        return respond_local(h, path, query);
+      case config::RouteConfig::Action::kSplit:
+        backend_ = route_->pick_split(wc_.random());
+        break;
+      case config::RouteConfig::Action::kForward:
+        backend_ = route_->backend;
+        break;
+    }
+  }
+  if (backend_ == nullptr) return send_error(404, "no route");
+
+  std::string_view target;
+  if (route_ && route_->rewrites_path()) target = rewrite_path(path, query);
+  const CompiledHeaderOps* ops =
+      route_ && !route_->request_ops.empty() ? &route_->request_ops : nullptr;
+  uout_.reserve(wc_.worker.blocks(), h.head_size + kForwardOverhead + target.size() +
+                                         (ops ? kForwardOverhead : 0));
   const ClientInfo ci{{client_ip_, client_ip_len_}, client_ipv6_, "http"};
-  if (!write_request_head(uout_, h, ci, upgrade_)) {
+  if (!write_request_head(uout_, h, ci, upgrade_, target, ops)) {
     return send_error(431, "request head too large after rewriting");
   }
   cin_.consume(h.head_size);
@@ -233,7 +263,7 @@ bool HttpSession::account_request_body() {
 // The upstream connection
 
 void HttpSession::connect_upstream() {
-  const Backend& backend = *lis_->backend;
+  const Backend& backend = *backend_;
   ++attempts_;
   const balance::PickContext ctx{attempts_ - 1u, server_};
   const balance::Server* s = backend.balancer->pick(ctx);
@@ -275,7 +305,7 @@ void HttpSession::on_connected(const std::error_code& ec) {
 // response byte is retried the same way (the server may have closed it as we picked it).
 void HttpSession::retry_or_fail(const char* reason, int status) {
   release_upstream(false);
-  const std::size_t limit = std::min<std::size_t>(3, lis_->backend->servers.size() + 1);
+  const std::size_t limit = std::min<std::size_t>(3, backend_->servers.size() + 1);
   if (!req_body_sent_ && !resp_started_ && attempts_ < limit) {
     uout_sent_ = 0;
     return connect_upstream();
@@ -286,7 +316,7 @@ void HttpSession::retry_or_fail(const char* reason, int status) {
 void HttpSession::start_exchange() {
   phase_ = Phase::kExchange;
   ++up_->requests;
-  set_deadline(lis_->backend->response_timeout);
+  set_deadline(backend_->response_timeout);
   pump_request();
   if (phase_ == Phase::kExchange && !resp_head_done_) wait_up_read();
 }
@@ -320,7 +350,7 @@ void HttpSession::release_upstream(bool reusable) {
   auto conn = std::move(up_);
   up_.reset();
   if (reusable) {
-    wc_.pool.put(std::move(conn), lis_->backend->max_idle, lis_->backend->idle_timeout);
+    wc_.pool.put(std::move(conn), backend_->max_idle, backend_->idle_timeout);
   } else {
     std::error_code ec;
     conn->sock.close(ec);
@@ -356,7 +386,7 @@ void HttpSession::pump_request() {
         cin_.consume(done);
         req_fwd_ -= done;
         req_body_sent_ = true;
-        set_deadline(lis_->backend->response_timeout);
+        set_deadline(backend_->response_timeout);
       }
       continue;
     }
@@ -417,7 +447,7 @@ void HttpSession::pump_response() {
       if (!resp_head_done_) return send_error(502, "upstream closed before a complete response");
       return close();  // truncated body: the client must see the connection end too
     }
-    set_deadline(lis_->backend->response_timeout);
+    set_deadline(backend_->response_timeout);
     if (!resp_head_done_) {
       if (!on_response_head()) return;
     } else if (!account_response_body()) {
@@ -484,7 +514,9 @@ bool HttpSession::on_response_head() {
     // An answer before the whole request went up leaves the rest of the request body unread on
     // the client connection: it cannot carry another request.
     if (!req_done_) close_after_ = true;
-    if (!write_response_head(cout_, h, !close_after_, client_minor_)) {
+    const CompiledHeaderOps* ops =
+        route_ && !route_->response_ops.empty() ? &route_->response_ops : nullptr;
+    if (!write_response_head(cout_, h, !close_after_, client_minor_, ops)) {
       resp_started_ = false;
       send_error(502, "upstream response head too large");
       return false;
@@ -610,6 +642,73 @@ void HttpSession::tunnel_pump() {
   }
   if (tunnel_client_eof_ && tunnel_up_eof_ && req_fwd_ == 0 && resp_fwd_ == 0) return close();
   if (progress) set_deadline(lis_->idle_timeout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers from the route itself (fixed responses, redirects)
+
+void HttpSession::respond_local(const http1::RequestHead& h, std::string_view path,
+                                std::string_view query) {
+  // The request body is not read for a local answer, so the connection cannot carry another
+  // request after it.
+  if (h.body != http1::BodyKind::kNone) close_after_ = true;
+  const std::string_view request_uri = h.target;
+  const std::string_view host = host_without_port(h.host);
+  cin_.consume(h.head_size);
+  cout_.reserve(wc_.worker.blocks());
+  auto put = [this](std::string_view s) {
+    if (s.size() <= cout_.tail_room()) cout_.append(s);
+  };
+  const bool head_only = h.method_id == http1::Method::kHead;
+  if (route_->action == config::RouteConfig::Action::kRespond) {
+    put(route_->respond_head);
+    if (close_after_) put("Connection: close\r\n");
+    put("\r\n");
+    if (!head_only) put(route_->respond_body);
+  } else {
+    char status[24];
+    const int n = std::snprintf(status, sizeof status, "HTTP/1.1 %d ", route_->redirect_status);
+    put({status, static_cast<std::size_t>(n)});
+    put(status_text(route_->redirect_status));
+    put("\r\nLocation: ");
+    for (const auto& piece : route_->redirect) {
+      switch (piece.kind) {
+        case Route::Piece::Kind::kLiteral: put(piece.text); break;
+        case Route::Piece::Kind::kScheme: put("http"); break;
+        case Route::Piece::Kind::kHost: put(host); break;
+        case Route::Piece::Kind::kPath: put(path); break;
+        case Route::Piece::Kind::kQuery: put(query); break;
+        case Route::Piece::Kind::kRequestUri: put(request_uri); break;
+      }
+    }
+    put("\r\nContent-Length: 0\r\n");
+    if (close_after_) put("Connection: close\r\n");
+    put("\r\n");
+  }
+  uout_.release();
+  resp_started_ = true;
+  resp_done_ = true;
+  req_done_ = true;
+  phase_ = Phase::kExchange;
+  pump_response();
+}
+
+// The rewritten target lives in the worker's scratch string (no allocation once it has grown),
+// and is copied into the upstream head right away.
+std::string_view HttpSession::rewrite_path(std::string_view path, std::string_view query) {
+  std::string& t = wc_.scratch;
+  t.assign(path);
+  const std::string& prefix = route_->strip_prefix;
+  if (!prefix.empty() && t.compare(0, prefix.size(), prefix) == 0) {
+    t.erase(0, prefix.size());
+    if (t.empty() || t.front() != '/') t.insert(t.begin(), '/');
+  }
+  if (route_->rewrite_regex) re2::RE2::Replace(&t, *route_->rewrite_regex, route_->rewrite_replace);
+  if (!query.empty()) {
+    t.push_back('?');
+    t.append(query);
+  }
+  return t;
 }
 
 // ---------------------------------------------------------------------------------------------

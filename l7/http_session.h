@@ -72,6 +72,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool account_response_body();
   void finish_exchange();
 
+  // Routing.
+  void respond_local(const http1::RequestHead& h, std::string_view path, std::string_view query);
+  std::string_view rewrite_path(std::string_view path, std::string_view query);
+
   // Tunnel (after 101 Switching Protocols).
   void tunnel_pump();
 
@@ -94,6 +98,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   asio::steady_timer timer_;
   std::chrono::steady_clock::time_point deadline_{};
   std::shared_ptr<UpstreamConn> up_;
+  const Route* route_ = nullptr;      // of the request in flight; null: the listener default
+  const Backend* backend_ = nullptr;  // of the request in flight
   const balance::Server* server_ = nullptr;
 
   Buffer cin_;   // client bytes: request head, then body bytes waiting to go upstream
@@ -101,6 +107,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Buffer uin_;   // upstream bytes: response head, then body bytes waiting to go to the client
   Buffer uout_;  // rewritten request head (kept until the response starts, for a retry)
 
+  asio::ip::address client_addr_;
   char client_ip_[46] = {};
   std::uint8_t client_ip_len_ = 0;
   bool client_ipv6_ = false;

@@ -77,6 +77,17 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     }
     auto it = by_name.find(lc.backend);
     l.backend = it == by_name.end() ? nullptr : it->second;
+    if (!lc.routes.empty()) {
+      std::vector<std::string> route_errors;
+      l.router = Router::compile(
+          lc.routes,
+          [&](const std::string& name) -> const Backend* {
+            auto b = by_name.find(name);
+            return b == by_name.end() ? nullptr : b->second;
+          },
+          fmt::format("listeners[{}].routes", i), route_errors);
+      for (auto& e : route_errors) errors.push_back({lc.mark, {}, std::move(e)});
+    }
     l.limits.max_head = lc.max_header_size;
     l.limits.max_request_line = std::min<std::size_t>(l.limits.max_request_line, lc.max_header_size);
     l.header_timeout = lc.header_timeout;

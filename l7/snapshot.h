@@ -17,6 +17,7 @@
 #include "config/loader.h"
 #include "config/model.h"
 #include "l7/http1/parser.h"
+#include "l7/router/router.h"
 
 namespace fulcrum::l7 {
 
@@ -36,7 +37,8 @@ struct Listener {
   std::string name;
   config::Mode mode = config::Mode::kHttp;
   asio::ip::tcp::endpoint endpoint;
-  const Backend* backend = nullptr;
+  const Backend* backend = nullptr;  // for requests no route takes; null: 404
+  std::unique_ptr<Router> router;    // null when the listener has no routes
   http1::Limits limits;
   Millis header_timeout{};
   Millis idle_timeout{};

@@ -2,7 +2,9 @@
 // scratch space for parsing, and the list of its live sessions (for graceful shutdown).
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <string>
 
 #include "core/worker.h"
 #include "l7/http1/parser.h"
@@ -24,6 +26,16 @@ struct WorkerContext {
   // array while it waits; only the few facts it needs later are copied out.
   http1::RequestHead req_scratch;
   http1::ResponseHead resp_scratch;
+  std::string scratch;  // rewritten request targets
+
+  // xorshift64: weighted splits need randomness, and a per-worker generator shares nothing.
+  std::uint32_t random() {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return static_cast<std::uint32_t>(rng >> 32);
+  }
+  std::uint64_t rng = 0x9E3779B97F4A7C15ull ^ reinterpret_cast<std::uintptr_t>(this);
   // Intrusive list of live sessions (HttpSession links itself in and out).
   HttpSession* sessions = nullptr;
   std::size_t session_count = 0;

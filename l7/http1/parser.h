@@ -70,9 +70,10 @@ struct ResponseHead : HeadCommon {
 };
 
 struct Limits {
-  std::size_t max_request_line = 8 * 1024;  // 414 beyond
-  std::size_t max_head = 32 * 1024;         // 431 beyond (whole head incl. request line)
-  std::size_t max_headers = 100;            // 431 beyond (<= kMaxHeaders)
+  // 414 beyond; also bounds a response's status line (502 beyond). CRLF not counted.
+  std::size_t max_request_line = std::size_t{8} * 1024;
+  std::size_t max_head = std::size_t{32} * 1024;  // 431 beyond (whole head incl. request line)
+  std::size_t max_headers = 100;                  // 431 beyond (<= kMaxHeaders)
 };
 
 enum class ParseStatus : std::uint8_t { kComplete, kIncomplete, kError };

@@ -339,7 +339,9 @@ def parse_request(buf):
 
 class HttpUpstream(Upstream):
     """An Upstream that parses whole requests and answers each with handler(req) -> bytes
-    (None: close the connection). `requests` lists (connection index, HttpMessage)."""
+    (None: close the connection without answering; a list: pieces sent 50 ms apart).
+    `requests` lists (connection index, HttpMessage); inside the handler, requests[-1] is the
+    request being answered."""
 
     def __init__(self, name="up", handler=None):
         self.handler = handler or self.ok_handler
@@ -366,7 +368,12 @@ class HttpUpstream(Upstream):
             out = self.handler(req)
             if out is None:
                 return None
-            if out:
+            if isinstance(out, list):
+                for i, piece in enumerate(out):
+                    if i:
+                        time.sleep(0.05)
+                    conn.sendall(piece)
+            elif out:
                 conn.sendall(out)
 
     def only_request(self):

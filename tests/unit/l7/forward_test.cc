@@ -91,3 +91,37 @@ TEST(Forward, ErrorResponsesAreComplete) {
 
 }  // namespace
 }  // namespace fulcrum::l7
+
+namespace fulcrum::l7 {
+namespace {
+
+TEST(Forward, RepeatedContentLengthGoesOutOnce) {
+  const std::string out =
+      rewrite("POST / HTTP/1.1\r\nHost: ex\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_NE(out.find("Content-Length: 5\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Content-Length", out.find("Content-Length") + 1), std::string::npos) << out;
+}
+
+TEST(Forward, HeaderOpsSetAddRemove) {
+  http1::RequestHead h;
+  const std::string raw =
+      "GET / HTTP/1.1\r\nHost: ex\r\nX-Drop: 1\r\nX-Set: old\r\nX-Keep: 1\r\n\r\n";
+  ASSERT_EQ(http1::parse_request_head(raw, h, http1::Limits{}).status,
+            http1::ParseStatus::kComplete);
+  CompiledHeaderOps ops{{{"X-Set", "new"}}, {{"X-Add", "a"}}, {"x-drop"}};
+  BlockPool pool;
+  Buffer out;
+  out.reserve(pool);
+  ASSERT_TRUE(write_request_head(out, h, ClientInfo{"10.0.0.1", false, "http"}, false,
+                                 "/rewritten", &ops));
+  const std::string s(out.view());
+  EXPECT_EQ(s.rfind("GET /rewritten HTTP/1.1\r\n", 0), 0u) << s;
+  EXPECT_EQ(s.find("X-Drop"), std::string::npos) << s;
+  EXPECT_EQ(s.find("old"), std::string::npos) << s;
+  EXPECT_NE(s.find("X-Set: new\r\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("X-Add: a\r\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("X-Keep: 1\r\n"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace fulcrum::l7

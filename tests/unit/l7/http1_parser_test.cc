@@ -227,6 +227,37 @@ TEST_F(RequestTest, AcceptsTabsAndObsTextInValues) {
   EXPECT_EQ(head().headers[1].value, "a\tb\xff\x80 c");
 }
 
+// Values and targets are scanned 8 bytes at a time: a bad byte must be caught at every offset
+// within a word, whatever follows it (the borrow trick may also flag the bytes after it).
+TEST(FieldLines, WordScanFindsEveryBadByteAtEveryOffset) {
+  for (int bad = 0; bad < 0x80; ++bad) {
+    const bool ok_in_value = bad == '\t' || (bad >= 0x20 && bad != 0x7f);
+    const bool ok_in_target = bad > 0x20 && bad != 0x7f;
+    for (std::size_t at = 0; at < 24; ++at) {
+      for (char next : {'a', ' ', '!', '\x01'}) {
+        std::string value(40, 'v');
+        value[at] = static_cast<char>(bad);
+        if (next != 'a') value[at + 1] = next;
+        const bool value_ok = ok_in_value && (next != '\x01');
+        SCOPED_TRACE(::testing::Message()
+                     << "byte " << bad << " at " << at << " next " << static_cast<int>(next));
+        ASSERT_EQ(request_outcome(get_with("X: " + value + "\r\n")), value_ok ? kOk : 400);
+        const bool target_ok = ok_in_target && (next == 'a' || next == '!');
+        ASSERT_EQ(request_outcome("GET /" + value + " HTTP/1.1\r\nHost: h\r\n\r\n"),
+                  target_ok ? kOk : 400);
+      }
+    }
+  }
+}
+
+TEST_F(RequestTest, WordScanKeepsTabsAndObsTextInLongValues) {
+  std::string value;
+  for (int i = 0; i < 64; ++i) value += (i % 9 == 4) ? '\t' : static_cast<char>(0x80 + i);
+  value += "end";
+  ASSERT_EQ(parse(get_with("X: " + value + "\r\n")).status, ParseStatus::kComplete);
+  EXPECT_EQ(head().headers[1].value, value);
+}
+
 TEST(Limits, RequestLineLimitIs414) {
   Limits limits;
   limits.max_request_line = 64;
