@@ -106,7 +106,12 @@ void put_content_length(Writer& w, std::uint64_t n) {
 }
 
 void put_fields(Writer& w, const http1::HeadCommon& h, bool keep_upgrade, bool drop_forwarding,
-                const CompiledHeaderOps* ops) {
+                const CompiledHeaderOps* ops, std::string_view host = {}) {
+  if (!host.empty()) {
+    w.put("Host: ");
+    w.put(host);
+    w.put("\r\n");
+  }
   const ConnectionTokens conn = connection_tokens(h);
   bool wrote_length = false;
   for (std::size_t i = 0; i < h.header_count; ++i) {
@@ -114,6 +119,7 @@ void put_fields(Writer& w, const http1::HeadCommon& h, bool keep_upgrade, bool d
     if (is_hop_by_hop(f.name, keep_upgrade)) continue;
     if (drop_forwarding && is_forwarding_field(f.name)) continue;
     if (ops && ops->drops(f.name) && !protected_field(f.name)) continue;
+    if (!host.empty() && iequals(f.name, "host")) continue;
     if (h.body == http1::BodyKind::kContentLength && iequals(f.name, "content-length")) {
       // Repeated identical values ("5, 5" or two fields) were accepted as one; the next hop
       // gets exactly one, so it cannot read them differently.
@@ -143,31 +149,33 @@ void put_fields(Writer& w, const http1::HeadCommon& h, bool keep_upgrade, bool d
 }  // namespace
 
 bool write_request_head(Buffer& out, const http1::RequestHead& h, const ClientInfo& client,
-                        bool upgrade, std::string_view target, const CompiledHeaderOps* ops) {
+                        bool upgrade, std::string_view target, const CompiledHeaderOps* ops,
+                        std::string_view host) {
   Writer w{out};
   w.put(h.method);
   w.put(" ");
   w.put(target.empty() ? h.target : target);
   w.put(" HTTP/1.1\r\n");
   // Client-sent forwarding fields are dropped: only what this proxy saw is trustworthy.
-  put_fields(w, h, upgrade, /*drop_forwarding=*/true, ops);
+  put_fields(w, h, upgrade, /*drop_forwarding=*/true, ops, host);
   if (upgrade) w.put("Connection: upgrade\r\n");
   w.put("X-Forwarded-For: ");
   w.put(client.ip);
   w.put("\r\nX-Forwarded-Proto: ");
   w.put(client.proto);
-  if (!h.host.empty()) {
+  const std::string_view fwd_host = host.empty() ? h.host : host;
+  if (!fwd_host.empty()) {
     w.put("\r\nX-Forwarded-Host: ");
-    w.put(h.host);
+    w.put(fwd_host);
   }
   // RFC 7239: an IPv6 node must be quoted and bracketed.
   w.put(client.ipv6 ? "\r\nForwarded: for=\"[" : "\r\nForwarded: for=");
   w.put(client.ip);
   w.put(client.ipv6 ? "]\";proto=" : ";proto=");
   w.put(client.proto);
-  if (!h.host.empty()) {
+  if (!fwd_host.empty()) {
     w.put(";host=\"");
-    w.put(h.host);
+    w.put(fwd_host);
     w.put("\"");
   }
   w.put(h.version_minor == 0 ? "\r\nVia: 1.0 fulcrum\r\n\r\n" : "\r\nVia: 1.1 fulcrum\r\n\r\n");

@@ -25,9 +25,10 @@ inline constexpr std::size_t kForwardOverhead = 512;
 // Writes the head to send upstream. `upgrade` keeps Connection: upgrade + Upgrade. `target`
 // replaces the request target when not empty (path rewrite); `ops` may be null.
 // Returns false if it does not fit in `out` (the caller answers 431).
+// `host` replaces the Host field when not empty (absolute-form targets name the host).
 bool write_request_head(Buffer& out, const http1::RequestHead& h, const ClientInfo& client,
                         bool upgrade, std::string_view target = {},
-                        const CompiledHeaderOps* ops = nullptr);
+                        const CompiledHeaderOps* ops = nullptr, std::string_view host = {});
 
 // Writes the head to send to the client. `keep_alive` is the client side's decision;
 // `client_minor` its HTTP/1.x version; `ops` may be null. Returns false if it does not fit

@@ -185,18 +185,27 @@ void HttpSession::process_head() {
     return send_error(413, "content-length over max_body");
   }
 
+  if (h.method_id == http1::Method::kConnect) return send_error(405, "CONNECT to a reverse proxy");
   std::string_view path, query;
   split_target(h.target, path, query);
+  // RFC 9112 §3.2.2: with an absolute-form target the target's authority is the host, and
+  // the next hop gets origin-form with that Host.
+  std::string_view authority;
+  if (!h.target.empty() && h.target.front() != '/' && h.target != "*") {
+    const std::size_t start = h.target.find("://") + 3;
+    authority = h.target.substr(start, h.target.find_first_of("/?", start) - start);
+  }
+  const std::string_view host = authority.empty() ? h.host : authority;
   route_ = nullptr;
   backend_ = lis_->backend;
   if (lis_->router) {
-    route_ = lis_->router->match({h, path, query, host_without_port(h.host), client_addr_});
+    route_ = lis_->router->match({h, path, query, host_without_port(host), client_addr_});
   }
   if (route_) {
     switch (route_->action) {
       case config::RouteConfig::Action::kRespond:
       case config::RouteConfig::Action::kRedirect:
-        return respond_local(h, path, query);
+        return respond_local(h, host, path, query);
       case config::RouteConfig::Action::kSplit:
         backend_ = route_->pick_split(wc_.random());
         break;
@@ -208,13 +217,15 @@ void HttpSession::process_head() {
   if (backend_ == nullptr) return send_error(404, "no route");
 
   std::string_view target;
-  if (route_ && route_->rewrites_path()) target = rewrite_path(path, query);
+  if ((route_ && route_->rewrites_path()) || !authority.empty()) {
+    target = rewrite_path(path, query);
+  }
   const CompiledHeaderOps* ops =
       route_ && !route_->request_ops.empty() ? &route_->request_ops : nullptr;
   uout_.reserve(wc_.worker.blocks(), h.head_size + kForwardOverhead + target.size() +
                                          (ops ? kForwardOverhead : 0));
   const ClientInfo ci{{client_ip_, client_ip_len_}, client_ipv6_, "http"};
-  if (!write_request_head(uout_, h, ci, upgrade_, target, ops)) {
+  if (!write_request_head(uout_, h, ci, upgrade_, target, ops, authority)) {
     return send_error(431, "request head too large after rewriting");
   }
   cin_.consume(h.head_size);
@@ -647,14 +658,13 @@ void HttpSession::tunnel_pump() {
 // ---------------------------------------------------------------------------------------------
 // Answers from the route itself (fixed responses, redirects)
 
-void HttpSession::respond_local(const http1::RequestHead& h, std::string_view path,
-                                std::string_view query) {
+void HttpSession::respond_local(const http1::RequestHead& h, std::string_view full_host,
+                                std::string_view path, std::string_view query) {
   // The request body is not read for a local answer, so the connection cannot carry another
   // request after it.
   if (h.body != http1::BodyKind::kNone) close_after_ = true;
   const std::string_view request_uri = h.target;
-  const std::string_view host = host_without_port(h.host);
-  cin_.consume(h.head_size);
+  const std::string_view host = host_without_port(full_host);
   cout_.reserve(wc_.worker.blocks());
   auto put = [this](std::string_view s) {
     if (s.size() <= cout_.tail_room()) cout_.append(s);
@@ -685,6 +695,7 @@ void HttpSession::respond_local(const http1::RequestHead& h, std::string_view pa
     if (close_after_) put("Connection: close\r\n");
     put("\r\n");
   }
+  cin_.consume(h.head_size);  // only now: the views above point into cin_
   uout_.release();
   resp_started_ = true;
   resp_done_ = true;
@@ -698,12 +709,16 @@ void HttpSession::respond_local(const http1::RequestHead& h, std::string_view pa
 std::string_view HttpSession::rewrite_path(std::string_view path, std::string_view query) {
   std::string& t = wc_.scratch;
   t.assign(path);
-  const std::string& prefix = route_->strip_prefix;
-  if (!prefix.empty() && t.compare(0, prefix.size(), prefix) == 0) {
-    t.erase(0, prefix.size());
-    if (t.empty() || t.front() != '/') t.insert(t.begin(), '/');
+  if (route_) {
+    const std::string& prefix = route_->strip_prefix;
+    if (!prefix.empty() && t.compare(0, prefix.size(), prefix) == 0) {
+      t.erase(0, prefix.size());
+      if (t.empty() || t.front() != '/') t.insert(t.begin(), '/');
+    }
+    if (route_->rewrite_regex) {
+      re2::RE2::Replace(&t, *route_->rewrite_regex, route_->rewrite_replace);
+    }
   }
-  if (route_->rewrite_regex) re2::RE2::Replace(&t, *route_->rewrite_regex, route_->rewrite_replace);
   if (!query.empty()) {
     t.push_back('?');
     t.append(query);

@@ -73,7 +73,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void finish_exchange();
 
   // Routing.
-  void respond_local(const http1::RequestHead& h, std::string_view path, std::string_view query);
+  void respond_local(const http1::RequestHead& h, std::string_view host, std::string_view path,
+                     std::string_view query);
   std::string_view rewrite_path(std::string_view path, std::string_view query);
 
   // Tunnel (after 101 Switching Protocols).
