@@ -69,6 +69,14 @@ struct BackendConfig {
   bool operator==(const BackendConfig&) const = default;
 };
 
+struct AccessLogConfig {
+  enum class Format { kCombined, kJson };
+  bool enabled = false;  // off unless the listener has an access_log key
+  Format format = Format::kCombined;
+  std::string path = "stdout";  // "stdout", "stderr" or a file path (appended to)
+  bool operator==(const AccessLogConfig&) const = default;
+};
+
 struct ListenerConfig {
   std::string name;  // unique; default "<address>"
   Address address;   // required
@@ -82,6 +90,16 @@ struct ListenerConfig {
   // Whole request head; 431 beyond. 16 KiB (HAProxy's buffer size) fits one pooled buffer.
   Size max_header_size = 16 * 1024;
   Size max_body = 0;                                   // request body; 413 beyond; 0 = unlimited
+  // Whole exchange, request head to last response byte; 504 (or a cut connection once the
+  // response has started) beyond. 0 = no limit, as in HAProxy and NGINX.
+  Duration request_timeout = Duration(0);
+  // Clients (CIDRs) whose X-Forwarded-For / Forwarded / X-Forwarded-Proto / X-Forwarded-Host
+  // are kept and appended to; from anyone else they are dropped and replaced.
+  std::vector<std::string> trusted_proxies;
+  // Bodies of the errors the proxy generates, by status (400 408 413 414 431 404 502 503 504);
+  // text/plain. A status not listed gets "<status> <reason>\n".
+  std::map<int, std::string> error_bodies;
+  AccessLogConfig access_log;
   Mark mark;
   KeyMarks key_marks;
   bool operator==(const ListenerConfig&) const = default;

@@ -105,8 +105,17 @@ void put_content_length(Writer& w, std::uint64_t n) {
   w.put("\r\n");
 }
 
+// Values of the forwarding fields a trusted client sent, to be merged with this hop's.
+struct Forwarding {
+  static constexpr std::size_t kMax = 8;
+  std::array<std::string_view, kMax> xff{}, forwarded{};
+  std::size_t xff_count = 0, forwarded_count = 0;
+  bool has_proto = false, has_host = false;
+};
+
 void put_fields(Writer& w, const http1::HeadCommon& h, bool keep_upgrade, bool drop_forwarding,
-                const CompiledHeaderOps* ops, std::string_view host = {}) {
+                const CompiledHeaderOps* ops, std::string_view host = {},
+                Forwarding* trusted = nullptr) {
   if (!host.empty()) {
     w.put("Host: ");
     w.put(host);
@@ -117,7 +126,21 @@ void put_fields(Writer& w, const http1::HeadCommon& h, bool keep_upgrade, bool d
   for (std::size_t i = 0; i < h.header_count; ++i) {
     const auto& f = h.headers[i];
     if (is_hop_by_hop(f.name, keep_upgrade)) continue;
-    if (drop_forwarding && is_forwarding_field(f.name)) continue;
+    if (drop_forwarding && is_forwarding_field(f.name)) {
+      if (!trusted) continue;
+      if (iequals(f.name, "x-forwarded-for")) {
+        if (trusted->xff_count < Forwarding::kMax) trusted->xff[trusted->xff_count++] = f.value;
+        continue;
+      }
+      if (iequals(f.name, "forwarded")) {
+        if (trusted->forwarded_count < Forwarding::kMax) {
+          trusted->forwarded[trusted->forwarded_count++] = f.value;
+        }
+        continue;
+      }
+      trusted->has_proto = trusted->has_proto || iequals(f.name, "x-forwarded-proto");
+      trusted->has_host = trusted->has_host || iequals(f.name, "x-forwarded-host");
+    }
     if (ops && ops->drops(f.name) && !protected_field(f.name)) continue;
     if (!host.empty() && iequals(f.name, "host")) continue;
     if (h.body == http1::BodyKind::kContentLength && iequals(f.name, "content-length")) {
@@ -156,20 +179,36 @@ bool write_request_head(Buffer& out, const http1::RequestHead& h, const ClientIn
   w.put(" ");
   w.put(target.empty() ? h.target : target);
   w.put(" HTTP/1.1\r\n");
-  // Client-sent forwarding fields are dropped: only what this proxy saw is trustworthy.
-  put_fields(w, h, upgrade, /*drop_forwarding=*/true, ops, host);
+  // Client-sent forwarding fields are dropped unless the client is a trusted proxy: only what
+  // this proxy saw (or a proxy it trusts said) is worth passing on.
+  Forwarding prior;
+  put_fields(w, h, upgrade, /*drop_forwarding=*/true, ops, host, client.trusted ? &prior : nullptr);
   if (upgrade) w.put("Connection: upgrade\r\n");
   w.put("X-Forwarded-For: ");
+  for (std::size_t i = 0; i < prior.xff_count; ++i) {
+    w.put(prior.xff[i]);
+    w.put(", ");
+  }
   w.put(client.ip);
-  w.put("\r\nX-Forwarded-Proto: ");
-  w.put(client.proto);
+  w.put("\r\n");
+  if (!prior.has_proto) {
+    w.put("X-Forwarded-Proto: ");
+    w.put(client.proto);
+    w.put("\r\n");
+  }
   const std::string_view fwd_host = host.empty() ? h.host : host;
-  if (!fwd_host.empty()) {
-    w.put("\r\nX-Forwarded-Host: ");
+  if (!fwd_host.empty() && !prior.has_host) {
+    w.put("X-Forwarded-Host: ");
     w.put(fwd_host);
+    w.put("\r\n");
+  }
+  w.put("Forwarded: ");
+  for (std::size_t i = 0; i < prior.forwarded_count; ++i) {
+    w.put(prior.forwarded[i]);
+    w.put(", ");
   }
   // RFC 7239: an IPv6 node must be quoted and bracketed.
-  w.put(client.ipv6 ? "\r\nForwarded: for=\"[" : "\r\nForwarded: for=");
+  w.put(client.ipv6 ? "for=\"[" : "for=");
   w.put(client.ip);
   w.put(client.ipv6 ? "]\";proto=" : ";proto=");
   w.put(client.proto);
@@ -240,11 +279,13 @@ std::string_view status_text(int status) {
   }
 }
 
-void write_error_response(Buffer& out, int status, bool keep_alive) {
+void write_error_response(Buffer& out, int status, bool keep_alive, std::string_view body) {
   const std::string_view text = status_text(status);
+  const std::string fallback = fmt::format("{} {}\n", status, text);
+  if (body.empty()) body = fallback;
   std::string msg = fmt::format(
-      "HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{} {}\n",
-      status, text, text.size() + 5, keep_alive ? "" : "Connection: close\r\n", status, text);
+      "HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{}", status,
+      text, body.size(), keep_alive ? "" : "Connection: close\r\n", body);
   Writer w{out};
   w.put(msg);
 }

@@ -61,6 +61,7 @@ void HttpSession::start() {
   }
   const auto addr = peer.address();
   client_addr_ = addr;
+  trusted_ = !lis_->trusted_proxies.empty() && lis_->trusted_proxies.contains(addr);
   client_ipv6_ = addr.is_v6() && !addr.to_v6().is_v4_mapped();
   const std::string text = client_ipv6_ || !addr.is_v6() ? addr.to_string()
                                                          : asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).to_string();
@@ -186,6 +187,8 @@ void HttpSession::process_head() {
   }
 
   if (h.method_id == http1::Method::kConnect) return send_error(405, "CONNECT to a reverse proxy");
+  total_deadline_ = lis_->request_timeout.count() > 0 ? Clock::now() + lis_->request_timeout
+                                                      : Clock::time_point::max();
   std::string_view path, query;
   split_target(h.target, path, query);
   // RFC 9112 §3.2.2: with an absolute-form target the target's authority is the host, and
@@ -224,7 +227,7 @@ void HttpSession::process_head() {
       route_ && !route_->request_ops.empty() ? &route_->request_ops : nullptr;
   uout_.reserve(wc_.worker.blocks(), h.head_size + kForwardOverhead + target.size() +
                                          (ops ? kForwardOverhead : 0));
-  const ClientInfo ci{{client_ip_, client_ip_len_}, client_ipv6_, "http"};
+  const ClientInfo ci{{client_ip_, client_ip_len_}, client_ipv6_, "http", trusted_};
   if (!write_request_head(uout_, h, ci, upgrade_, target, ops, authority)) {
     return send_error(431, "request head too large after rewriting");
   }
@@ -581,6 +584,7 @@ void HttpSession::finish_exchange() {
   uout_.release();
   cout_.release_if_empty();
   server_ = nullptr;
+  total_deadline_ = Clock::time_point::max();
   if (close_after_) return linger_close();
   phase_ = Phase::kIdle;
   set_deadline(lis_->idle_timeout);
@@ -739,7 +743,9 @@ void HttpSession::send_error(int status, const char* reason) {
   resp_fwd_ = 0;
   cout_.release();
   cout_.reserve(wc_.worker.blocks());
-  write_error_response(cout_, status, false);
+  const auto body = lis_->error_bodies.find(status);
+  write_error_response(cout_, status, false,
+                       body == lis_->error_bodies.end() ? std::string_view{} : body->second);
   resp_started_ = true;
   resp_done_ = true;
   close_after_ = true;
@@ -786,7 +792,7 @@ void HttpSession::close() {
 // Timeouts
 
 void HttpSession::set_deadline(std::chrono::milliseconds d) {
-  deadline_ = Clock::now() + d;
+  deadline_ = std::min(Clock::now() + d, total_deadline_);
   arm_timer();
 }
 
@@ -802,7 +808,12 @@ void HttpSession::arm_timer() {
 }
 
 void HttpSession::on_timer() {
-  if (Clock::now() < deadline_) return arm_timer();
+  const auto now = Clock::now();
+  if (now < deadline_) return arm_timer();
+  if (now >= total_deadline_ && (phase_ == Phase::kConnect || phase_ == Phase::kExchange)) {
+    if (!resp_started_) return send_error(504, "request_timeout");
+    return close();
+  }
   switch (phase_) {
     case Phase::kIdle:
       return close();  // keep-alive wait over: a silent close, as every server does

@@ -98,6 +98,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   asio::ip::tcp::socket client_;
   asio::steady_timer timer_;
   std::chrono::steady_clock::time_point deadline_{};
+  // Bound of the whole exchange (request_timeout); max() when none is running.
+  std::chrono::steady_clock::time_point total_deadline_ = std::chrono::steady_clock::time_point::max();
   std::shared_ptr<UpstreamConn> up_;
   const Route* route_ = nullptr;      // of the request in flight; null: the listener default
   const Backend* backend_ = nullptr;  // of the request in flight
@@ -112,6 +114,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   char client_ip_[46] = {};
   std::uint8_t client_ip_len_ = 0;
   bool client_ipv6_ = false;
+  bool trusted_ = false;  // the client is one of the listener's trusted_proxies
 
   Phase phase_ = Phase::kIdle;
   bool timer_armed_ = false;

@@ -93,6 +93,15 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     l.header_timeout = lc.header_timeout;
     l.idle_timeout = lc.idle_timeout;
     l.max_body = lc.max_body;
+    l.request_timeout = lc.request_timeout;
+    l.error_bodies = lc.error_bodies;
+    for (std::size_t t = 0; t < lc.trusted_proxies.size(); ++t) {
+      if (!l.trusted_proxies.add(lc.trusted_proxies[t])) {
+        errors.push_back({lc.mark, fmt::format("listeners[{}].trusted_proxies[{}]", i, t),
+                          fmt::format("expected an address or CIDR, got '{}'",
+                                      lc.trusted_proxies[t])});
+      }
+    }
     snap->listeners.push_back(std::move(l));
   }
   snap->server_id_limit = ids.limit();

@@ -25,64 +25,6 @@ std::string lower(std::string_view s) {
 
 re2::StringPiece piece(std::string_view s) { return re2::StringPiece(s.data(), s.size()); }
 
-struct Cidr {
-  bool v6 = false;
-  std::array<std::uint8_t, 16> bytes{};
-  unsigned prefix = 0;
-
-  bool contains(const asio::ip::address& a) const {
-    std::array<std::uint8_t, 16> b{};
-    bool is6 = a.is_v6();
-    if (is6 && a.to_v6().is_v4_mapped() && !v6) {
-      const auto v4 = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_bytes();
-      std::copy(v4.begin(), v4.end(), b.begin());
-      is6 = false;
-    } else if (is6) {
-      b = a.to_v6().to_bytes();
-    } else {
-      const auto v4 = a.to_v4().to_bytes();
-      std::copy(v4.begin(), v4.end(), b.begin());
-    }
-    if (is6 != v6) return false;
-    unsigned bits = prefix;
-    for (std::size_t i = 0; bits > 0; ++i) {
-      const unsigned take = std::min(bits, 8u);
-      const std::uint8_t mask = static_cast<std::uint8_t>(0xff00u >> take);
-      if ((b[i] & mask) != (bytes[i] & mask)) return false;
-      bits -= take;
-    }
-    return true;
-  }
-};
-
-bool parse_cidr(std::string_view text, Cidr& out) {
-  const std::size_t slash = text.find('/');
-  const std::string addr(text.substr(0, slash));
-  unsigned prefix = 0;
-  if (inet_pton(AF_INET, addr.c_str(), out.bytes.data()) == 1) {
-    out.v6 = false;
-    prefix = 32;
-  } else if (inet_pton(AF_INET6, addr.c_str(), out.bytes.data()) == 1) {
-    out.v6 = true;
-    prefix = 128;
-  } else {
-    return false;
-  }
-  if (slash != std::string_view::npos) {
-    const std::string_view p = text.substr(slash + 1);
-    if (p.empty() || p.size() > 3) return false;
-    unsigned v = 0;
-    for (char c : p) {
-      if (c < '0' || c > '9') return false;
-      v = v * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (v > prefix) return false;
-    prefix = v;
-  }
-  out.prefix = prefix;
-  return true;
-}
-
 struct CompiledField {
   std::string name;
   FieldMatch::Kind kind;
@@ -119,6 +61,63 @@ bool any_pair(std::string_view s, char sep, Fn&& fn) {
 
 }  // namespace
 
+bool CidrSet::add(std::string_view text) {
+  Entry e;
+  const std::size_t slash = text.find('/');
+  const std::string addr(text.substr(0, slash));
+  unsigned prefix = 0;
+  if (inet_pton(AF_INET, addr.c_str(), e.bytes.data()) == 1) {
+    prefix = 32;
+  } else if (inet_pton(AF_INET6, addr.c_str(), e.bytes.data()) == 1) {
+    e.v6 = true;
+    prefix = 128;
+  } else {
+    return false;
+  }
+  if (slash != std::string_view::npos) {
+    const std::string_view p = text.substr(slash + 1);
+    if (p.empty() || p.size() > 3) return false;
+    unsigned v = 0;
+    for (char c : p) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (v > prefix) return false;
+    prefix = v;
+  }
+  e.prefix = prefix;
+  entries_.push_back(e);
+  return true;
+}
+
+bool CidrSet::contains(const asio::ip::address& a) const {
+  std::array<std::uint8_t, 16> b{};
+  bool is6 = a.is_v6();
+  if (is6 && a.to_v6().is_v4_mapped()) {
+    const auto v4 = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_bytes();
+    std::copy(v4.begin(), v4.end(), b.begin());
+    is6 = false;
+  } else if (is6) {
+    b = a.to_v6().to_bytes();
+  } else {
+    const auto v4 = a.to_v4().to_bytes();
+    std::copy(v4.begin(), v4.end(), b.begin());
+  }
+  for (const Entry& e : entries_) {
+    if (e.v6 != is6) continue;
+    unsigned bits = e.prefix;
+    bool match = true;
+    for (std::size_t i = 0; bits > 0 && match; ++i) {
+      const unsigned take = std::min(bits, 8u);
+      const auto mask = static_cast<std::uint8_t>(0xff00u >> take);
+      match = (b[i] & mask) == (e.bytes[i] & mask);
+      bits -= take;
+    }
+    if (match) return true;
+  }
+  return false;
+}
+
 struct Route::Match {
   std::vector<std::string> exact_hosts;      // lower case
   std::vector<std::string> wildcard_suffix;  // ".example.com", lower case
@@ -127,7 +126,7 @@ struct Route::Match {
   std::unique_ptr<re2::RE2> path_regex;
   std::vector<std::string> methods;
   std::vector<CompiledField> headers, query, cookies;
-  std::vector<Cidr> sources;
+  CidrSet sources;
 
   bool host_matches(std::string_view host) const {
     if (exact_hosts.empty() && wildcard_suffix.empty()) return true;
@@ -188,11 +187,7 @@ struct Route::Match {
       }
       if (!found) return false;
     }
-    if (!sources.empty() && std::none_of(sources.begin(), sources.end(), [&](const Cidr& c) {
-          return c.contains(req.source);
-        })) {
-      return false;
-    }
+    if (!sources.empty() && !sources.contains(req.source)) return false;
     return true;
   }
 };
@@ -311,15 +306,12 @@ bool Router::compile_one(const config::RouteConfig& rc, Route& r, const std::str
   ok = compile_fields(rc.match.query, m.query, path + ".match.query", errors) && ok;
   ok = compile_fields(rc.match.cookies, m.cookies, path + ".match.cookies", errors) && ok;
   for (std::size_t i = 0; i < rc.match.sources.size(); ++i) {
-    Cidr c;
-    if (!parse_cidr(rc.match.sources[i], c)) {
+    if (!m.sources.add(rc.match.sources[i])) {
       errors.push_back(path + ".match.sources[" + std::to_string(i) +
                        "]: expected an address or CIDR like 10.0.0.0/8, got '" +
                        rc.match.sources[i] + "'");
       ok = false;
-      continue;
     }
-    m.sources.push_back(c);
   }
 
   r.request_ops = compile_ops(rc.request_headers);

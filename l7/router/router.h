@@ -6,6 +6,8 @@
 #pragma once
 
 #include <asio/ip/address.hpp>
+#include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,6 +23,23 @@ class RE2;
 namespace fulcrum::l7 {
 
 struct Backend;
+
+// A set of address prefixes (CIDRs), parsed at load time.
+class CidrSet {
+ public:
+  // Adds "10.0.0.0/8", "::1/128" or a plain address; false if `text` is not one.
+  bool add(std::string_view text);
+  bool contains(const asio::ip::address& a) const;
+  bool empty() const { return entries_.empty(); }
+
+ private:
+  struct Entry {
+    bool v6 = false;
+    std::array<std::uint8_t, 16> bytes{};
+    unsigned prefix = 0;
+  };
+  std::vector<Entry> entries_;
+};
 
 // Header operations as applied while a head is rewritten (l7/forward.h).
 struct CompiledHeaderOps {

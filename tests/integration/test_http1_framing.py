@@ -249,6 +249,29 @@ class Limits(FramingCase):
         self.reject(b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20000, 431,
                     pause=0.2, tail=b"a" * 20000 + b"\r\n\r\n")
 
+    def test_head_just_under_the_limit_is_forwarded_whole(self):
+        # 31 KiB of fields fit the default 32 KiB limit; the rewritten head (plus the
+        # forwarding fields) must still go out complete.
+        value = b"v" * (31 * 1024)
+        self.accept(req(b"X-Big: %s\r\n" % value, method=b"GET"))
+        self.assertEqual(self.up.only_request().header("x-big"), value)
+
+    def test_configured_max_header_size(self):
+        small = CONFIG.replace("max_body: 1KiB", "max_body: 1KiB\n    max_header_size: 4KiB")
+        with Lbd(["--config", "{config}"], small % self.up.address) as lbd:
+            with connect(lbd.port) as s:
+                r = Reader(s)
+                s.sendall(req(b"X-A: %s\r\n" % (b"a" * 3500), method=b"GET"))
+                self.assertEqual(r.read_response().status, 200)
+            with connect(lbd.port) as s:
+                r = Reader(s)
+                s.sendall(req(b"X-A: %s\r\n" % (b"a" * 5000), method=b"GET"))
+                resp = r.read_response()
+                self.assertEqual(resp.status, 431, resp.raw)
+                self.assertTrue(r.closed())
+            assert_clean_exit(self, lbd)
+        self.assertEqual(len(self.up.requests), 1)
+
     def test_too_many_fields(self):
         fields = b"".join(b"X-F%d: 1\r\n" % i for i in range(100))  # + Host = 101
         self.reject(req(fields, method=b"GET"), 431)

@@ -53,14 +53,15 @@ class ProxyCase(LbdTestCase):
         self.lbd = None
 
     def tearDown(self):
-        try:
-            if self.lbd is not None:
+        # Clients and upstreams go first, as they would in real life; then lbd must stop
+        # cleanly (exit 0, no sanitizer report).
+        for c in self.to_close:
+            c.close()
+        if self.lbd is not None:
+            try:
                 assert_clean_exit(self, self.lbd)
-        finally:
-            if self.lbd is not None:
+            finally:
                 self.lbd.__exit__(None, None, None)
-            for c in self.to_close:
-                c.close()
 
     def upstream(self, handler=None, name="up"):
         up = HttpUpstream(name, handler)
@@ -144,6 +145,38 @@ class Persistence(ProxyCase):
         self.assertEqual((resp.status, resp.body), (200, b"after"))
         self.assertEqual(r.buf, b"")
         self.assertEqual(up.connections, 1)
+
+    def test_extra_upstream_bytes_never_answer_the_next_request(self):
+        # An upstream that answers one request twice must not get its second answer delivered
+        # to the next request (response desync): that connection is not reused.
+        def handler(req):
+            ok = up.ok_handler(req)
+            if req.target == b"/1":
+                return ok + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEXTRA"
+            return ok
+        up = self.upstream(handler)
+        self.start(quick(up.address))
+        s, r = self.client()
+        s.sendall(get(b"/1"))
+        self.assertEqual(r.read_response().body, b"up /1")
+        for target in (b"/2", b"/3"):
+            s.sendall(get(target))
+            self.assertEqual(r.read_response().body, b"up " + target)
+        self.assertEqual(r.buf, b"")
+
+    def test_head_with_chunked_framing_has_no_body(self):
+        def handler(req):
+            if req.method == b"HEAD":
+                return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            return up.ok_handler(req)
+        up = self.upstream(handler)
+        self.start(quick(up.address))
+        s, r = self.client()
+        s.sendall(get(b"/h", method=b"HEAD"))
+        resp = r.read_response(method=b"HEAD")
+        self.assertEqual((resp.status, resp.header("transfer-encoding")), (200, b"chunked"))
+        s.sendall(get(b"/next"))
+        self.assertEqual(r.read_response().body, b"up /next")
 
     def test_close_delimited_response_is_forwarded_then_closed(self):
         def respond(conn, buf):

@@ -125,3 +125,39 @@ TEST(Forward, HeaderOpsSetAddRemove) {
 
 }  // namespace
 }  // namespace fulcrum::l7
+
+namespace fulcrum::l7 {
+namespace {
+
+TEST(Forward, TrustedProxyFieldsAreKeptAndAppended) {
+  http1::RequestHead h;
+  const std::string raw =
+      "GET / HTTP/1.1\r\nHost: ex\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\n"
+      "Forwarded: for=203.0.113.9;proto=https\r\n\r\n";
+  ASSERT_EQ(http1::parse_request_head(raw, h, http1::Limits{}).status,
+            http1::ParseStatus::kComplete);
+  BlockPool pool;
+  Buffer out;
+  out.reserve(pool);
+  ASSERT_TRUE(write_request_head(out, h, ClientInfo{"10.0.0.2", false, "http", true}, false));
+  const std::string s(out.view());
+  EXPECT_NE(s.find("X-Forwarded-For: 203.0.113.9, 10.0.0.2\r\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("X-Forwarded-Proto: https\r\n"), std::string::npos) << s;
+  EXPECT_EQ(s.find("X-Forwarded-Proto: http\r\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("Forwarded: for=203.0.113.9;proto=https, for=10.0.0.2;proto=http"),
+            std::string::npos)
+      << s;
+}
+
+TEST(Forward, CustomErrorBody) {
+  BlockPool pool;
+  Buffer out;
+  out.reserve(pool);
+  write_error_response(out, 503, false, "try later\n");
+  const std::string s(out.view());
+  EXPECT_NE(s.find("Content-Length: 10\r\n"), std::string::npos) << s;
+  EXPECT_EQ(s.substr(s.size() - 10), "try later\n");
+}
+
+}  // namespace
+}  // namespace fulcrum::l7
