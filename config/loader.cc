@@ -4,14 +4,17 @@
 // fields; its findings on values the walk already reported are dropped as noise.
 #include "config/loader.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
 #include <limits>
+#include <sstream>
 
 #include "config/suggest.h"
 #include "config/text.h"
@@ -405,6 +408,69 @@ ServerConfig Walker::read_server(const YAML::Node& n, const std::string& path) {
   return s;
 }
 
+struct DocumentProblem {
+  YAML::Mark mark;
+  std::string message;
+  bool fatal;  // the text is not valid YAML; nothing else can be said about it
+};
+
+// Counts the documents in `text` without building them. YAML::LoadAll would do, but in
+// yaml-cpp 0.7 it loops forever, allocating, on a document that starts with a stray ','
+// (jbeder/yaml-cpp#1040, fixed upstream by #1318/#1319): the parser reports the same document
+// again without consuming anything. Here that stall is noticed and reported instead.
+std::optional<DocumentProblem> scan_documents(const std::string& text) {
+  struct Starts : YAML::EventHandler {
+    std::vector<YAML::Mark> marks;
+    void OnDocumentStart(const YAML::Mark& m) override { marks.push_back(m); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+  } starts;
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  // Every real document consumes input, so only a stall could keep this going; the cap is a
+  // second line of defence.
+  for (int i = 0; i < 1000 && parser.HandleNextDocument(starts); ++i) {
+    const auto& m = starts.marks;
+    if (m.size() >= 2 && m[m.size() - 1].pos == m[m.size() - 2].pos) {
+      std::string what = "unexpected character";
+      if (m.back().pos >= 0 && static_cast<size_t>(m.back().pos) < text.size()) {
+        what = "unexpected " + quote(std::string(1, text[m.back().pos]), '\'');
+      }
+      return DocumentProblem{m.back(), "invalid YAML: " + what, true};
+    }
+  }
+  if (starts.marks.size() < 2) return std::nullopt;
+  // yaml-cpp marks the second document where the first one ended; the user wants the `---`.
+  YAML::Mark second = starts.marks[1];
+  size_t pos = second.pos < 0 ? 0 : static_cast<size_t>(second.pos);
+  for (int line = second.line; pos < text.size(); ++line) {
+    std::string_view rest = std::string_view(text).substr(pos);
+    if (rest.starts_with("---") &&
+        (rest.size() == 3 || std::isspace(static_cast<unsigned char>(rest[3])))) {
+      if (second.column == 0 || line > second.line) {
+        second.pos = static_cast<int>(pos);
+        second.line = line;
+        second.column = 0;
+        break;
+      }
+    }
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  return DocumentProblem{second, "the file holds more than one YAML document ('---'); expected one",
+                         false};
+}
+
 // True when `path` is `prefix` itself or lies inside it (`a.b` is inside `a`, and so is `a[0]`).
 bool within(const std::string& path, const std::string& prefix) {
   if (prefix.empty()) return true;
@@ -432,27 +498,27 @@ std::string ConfigError::to_string() const {
 
 LoadResult load_string(std::string_view yaml, const std::string& name) {
   LoadResult result;
-  std::vector<YAML::Node> docs;
+  auto to_mark = [&](const YAML::Mark& m) {
+    return m.line < 0 ? Mark{name, 0, 0} : Mark{name, m.line + 1, m.column + 1};
+  };
+  YAML::Node root;
   try {
-    docs = YAML::LoadAll(std::string(yaml));
+    std::string text(yaml);
+    if (auto problem = scan_documents(text)) {
+      result.errors.push_back(ConfigError{to_mark(problem->mark), "", problem->message});
+      if (problem->fatal) return result;
+    }
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    Mark m{name, e.mark.line >= 0 ? e.mark.line + 1 : 0,
-           e.mark.column >= 0 ? e.mark.column + 1 : 0};
-    result.errors.push_back(ConfigError{m, "", "invalid YAML: " + e.msg});
+    result.errors.push_back(ConfigError{to_mark(e.mark), "", "invalid YAML: " + e.msg});
     return result;
-  }
-  if (docs.size() > 1) {
-    Mark m{name, docs[1].Mark().line + 1, docs[1].Mark().column + 1};
-    if (docs[1].Mark().line < 0) m = Mark{name, 0, 0};
-    result.errors.push_back(
-        ConfigError{m, "", "the file holds more than one YAML document ('---'); expected one"});
   }
 
   Config config;
   std::vector<Walker::Covered> covered;
   try {
     Walker walker(name, result.errors);
-    config = walker.read(docs.empty() ? YAML::Node() : docs[0]);
+    config = walker.read(root);
     covered = std::move(walker.covered);
   } catch (const YAML::Exception& e) {
     // The walk only reads node types and scalars; this is a safety net, not a path we expect.

@@ -161,6 +161,7 @@ void HttpSession::process_head() {
   }
   if (r.status == http1::ParseStatus::kError) return send_error(r.error_status, r.reason);
 
+  if (lis_->access_log) log_begin(&h);
   method_ = h.method_id;
   client_minor_ = h.version_minor;
   close_after_ = close_after_ || !h.keep_alive || wc_.draining;
@@ -283,6 +284,10 @@ void HttpSession::connect_upstream() {
   const balance::Server* s = backend.balancer->pick(ctx);
   if (s == nullptr) return send_error(503, "no server available");
   server_ = s;
+  if (log_) {
+    log_->backend = backend.name;
+    log_->server = s->name;
+  }
   up_ = wc_.pool.take(s->id);
   if (up_) {
     reused_ = true;
@@ -441,6 +446,7 @@ void HttpSession::pump_response() {
       done -= head_part;
       uin_.consume(done);
       resp_fwd_ -= done;
+      if (log_) log_->bytes += done;
       continue;
     }
     cout_.release_if_empty();
@@ -520,6 +526,7 @@ bool HttpSession::on_response_head() {
     }
     resp_head_done_ = true;
     resp_started_ = true;
+    if (log_) log_->status = h.status;
     resp_body_ = h.body;
     resp_remaining_ = h.content_length;
     resp_keep_alive_ = h.keep_alive;
@@ -585,6 +592,7 @@ void HttpSession::finish_exchange() {
   cout_.release_if_empty();
   server_ = nullptr;
   total_deadline_ = Clock::time_point::max();
+  log_end();
   if (close_after_) return linger_close();
   phase_ = Phase::kIdle;
   set_deadline(lis_->idle_timeout);
@@ -660,6 +668,50 @@ void HttpSession::tunnel_pump() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Access log: the record is filled as the exchange goes and written once when it ends.
+
+void HttpSession::log_begin(const http1::RequestHead* h) {
+  if (!log_) {
+    log_ = std::make_unique<AccessRecord>();
+    log_->client.assign(client_ip_, client_ip_len_);
+    log_->listener = lis_->name;
+  }
+  AccessRecord& r = *log_;
+  r.active = true;
+  r.start_wall = std::chrono::system_clock::now();
+  r.start = Clock::now();
+  r.status = 0;
+  r.bytes = 0;
+  r.backend = {};
+  r.server = {};
+  r.method.clear();
+  r.target.clear();
+  r.protocol.clear();
+  r.host.clear();
+  r.referer.clear();
+  r.user_agent.clear();
+  if (!h) return;  // a request that could not be parsed
+  r.method.assign(h->method);
+  r.target.assign(h->target);
+  r.protocol.assign(h->version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+  r.host.assign(h->host);
+  for (std::size_t i = 0; i < h->header_count; ++i) {
+    const auto& f = h->headers[i];
+    if (http1::iequals(f.name, "referer")) r.referer.assign(f.value);
+    if (http1::iequals(f.name, "user-agent")) r.user_agent.assign(f.value);
+  }
+}
+
+void HttpSession::log_end() {
+  if (!log_ || !log_->active) return;
+  log_->active = false;
+  std::string& line = wc_.log_line;
+  line.clear();
+  format_access_line(line, *log_, lis_->access_log_format);
+  lis_->access_log->write(wc_.worker.index(), line);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Answers from the route itself (fixed responses, redirects)
 
 void HttpSession::respond_local(const http1::RequestHead& h, std::string_view full_host,
@@ -674,6 +726,11 @@ void HttpSession::respond_local(const http1::RequestHead& h, std::string_view fu
     if (s.size() <= cout_.tail_room()) cout_.append(s);
   };
   const bool head_only = h.method_id == http1::Method::kHead;
+  if (log_) {
+    const bool fixed = route_->action == config::RouteConfig::Action::kRespond;
+    log_->status = fixed ? route_->respond_status : route_->redirect_status;
+    log_->bytes = fixed && !head_only ? route_->respond_body.size() : 0;
+  }
   if (route_->action == config::RouteConfig::Action::kRespond) {
     put(route_->respond_head);
     if (close_after_) put("Connection: close\r\n");
@@ -737,6 +794,10 @@ void HttpSession::send_error(int status, const char* reason) {
   LOG_INFO("{}: {} -> {} ({})", lis_->name, std::string_view(client_ip_, client_ip_len_), status,
            reason);
   if (resp_started_) return close();  // part of an answer is out: only closing is honest
+  if (lis_->access_log) {
+    if (!log_ || !log_->active) log_begin(nullptr);
+    log_->status = status;
+  }
   release_upstream(false);
   uin_.release();
   uout_.release();
@@ -777,6 +838,7 @@ void HttpSession::linger() {
 
 void HttpSession::close() {
   if (phase_ == Phase::kClosed) return;
+  log_end();
   phase_ = Phase::kClosed;
   std::error_code ec;
   timer_.cancel();

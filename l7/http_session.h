@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "core/buffer.h"
+#include "l7/access_log.h"
 #include "l7/http1/parser.h"
 #include "l7/snapshot.h"
 #include "l7/upstream_pool.h"
@@ -72,6 +73,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool account_response_body();
   void finish_exchange();
 
+  // Access log.
+  void log_begin(const http1::RequestHead* h);
+  void log_end();
+
   // Routing.
   void respond_local(const http1::RequestHead& h, std::string_view host, std::string_view path,
                      std::string_view query);
@@ -110,6 +115,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Buffer uin_;   // upstream bytes: response head, then body bytes waiting to go to the client
   Buffer uout_;  // rewritten request head (kept until the response starts, for a retry)
 
+  std::unique_ptr<AccessRecord> log_;  // only when the listener logs
   asio::ip::address client_addr_;
   char client_ip_[46] = {};
   std::uint8_t client_ip_len_ = 0;

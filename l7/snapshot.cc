@@ -29,6 +29,7 @@ std::unique_ptr<balance::Balancer> make_balancer(const config::BackendConfig& bc
 
 std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Config> config,
                                                ServerIds& ids, std::uint64_t generation,
+                                               const OpenAccessLog& open_log,
                                                std::vector<config::ConfigError>& errors) {
   auto snap = std::make_shared<Snapshot>();
   snap->generation = generation;
@@ -94,6 +95,17 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     l.idle_timeout = lc.idle_timeout;
     l.max_body = lc.max_body;
     l.request_timeout = lc.request_timeout;
+    if (lc.access_log.enabled) {
+      std::string error;
+      l.access_log = open_log(lc.access_log.path, error);
+      if (!l.access_log) {
+        errors.push_back({lc.mark, fmt::format("listeners[{}].access_log.path", i),
+                          fmt::format("cannot open '{}': {}", lc.access_log.path, error)});
+      }
+      l.access_log_format = lc.access_log.format == config::AccessLogConfig::Format::kJson
+                                ? AccessLogFormat::kJson
+                                : AccessLogFormat::kCombined;
+    }
     l.error_bodies = lc.error_bodies;
     for (std::size_t t = 0; t < lc.trusted_proxies.size(); ++t) {
       if (!l.trusted_proxies.add(lc.trusted_proxies[t])) {

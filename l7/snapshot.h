@@ -7,6 +7,7 @@
 
 #include <asio/ip/tcp.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +17,7 @@
 #include "balance/server.h"
 #include "config/loader.h"
 #include "config/model.h"
+#include "l7/access_log.h"
 #include "l7/http1/parser.h"
 #include "l7/router/router.h"
 
@@ -46,6 +48,8 @@ struct Listener {
   Millis request_timeout{};     // 0 = none
   CidrSet trusted_proxies;
   std::map<int, std::string> error_bodies;
+  std::shared_ptr<AccessLogSink> access_log;  // null: off
+  AccessLogFormat access_log_format = AccessLogFormat::kCombined;
 };
 
 struct Snapshot {
@@ -69,10 +73,17 @@ class ServerIds {
   std::uint32_t next_ = 0;
 };
 
-// Compiles a validated config. Runtime-only failures (a server name that does not resolve)
-// are appended to `errors` with the config mark; the result is null then.
+// Opens (or returns the already open) access-log output for a path; null and `error` set on
+// failure.
+using OpenAccessLog =
+    std::function<std::shared_ptr<AccessLogSink>(const std::string& path, std::string& error)>;
+
+// Compiles a validated config. Runtime-only failures (a server name that does not resolve, an
+// access log that cannot be opened) are appended to `errors` with the config mark; the result
+// is null then.
 std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Config> config,
                                                ServerIds& ids, std::uint64_t generation,
+                                               const OpenAccessLog& open_log,
                                                std::vector<config::ConfigError>& errors);
 
 }  // namespace fulcrum::l7

@@ -26,7 +26,8 @@ struct WorkerContext {
   // array while it waits; only the few facts it needs later are copied out.
   http1::RequestHead req_scratch;
   http1::ResponseHead resp_scratch;
-  std::string scratch;  // rewritten request targets
+  std::string scratch;   // rewritten request targets
+  std::string log_line;  // access-log lines are formatted here, then copied to the ring
 
   // xorshift64: weighted splits need randomness, and a per-worker generator shares nothing.
   std::uint32_t random() {

@@ -17,6 +17,7 @@ const char* const kQuickModeUsage =
     "  --workers N|auto          worker threads (default auto: one per core)\n"
     "  --header-timeout DURATION client request-head timeout (default 10s)\n"
     "  --upstream-timeout DURATION  wait for the upstream's response (default 60s)\n"
+    "  --access-log combined|json   one line per request on stdout (default off)\n"
     "  --print-config            print the equivalent YAML config and exit\n";
 
 namespace {
@@ -36,7 +37,7 @@ bool not_yet(const std::string& flag, std::vector<std::string>& errors) {
   static const std::pair<const char*, const char*> kPending[] = {
       {"--tls-cert", "TLS termination"}, {"--tls-key", "TLS termination"},
       {"--metrics", "the Prometheus exporter"}, {"--admin", "the admin API"},
-      {"--access-log", "the access log"}, {"--hash-key", "hash balancing"},
+{"--hash-key", "hash balancing"},
       {"--health-check", "health checks"}, {"--eject-after", "passive health checks"},
       {"--hsts", "TLS termination"}, {"--h2c", "HTTP/2"}};
   for (const auto& [name, feature] : kPending) {
@@ -133,6 +134,16 @@ std::optional<QuickMode> parse_quick_mode(const std::vector<std::string>& args,
         (flag == "--header-timeout" ? listener.header_timeout : backend.response_timeout) = *d;
       } else {
         errors.push_back(fmt::format("{} {}: {}", flag, *v, err));
+      }
+    } else if (flag == "--access-log") {
+      auto v = take_value(args, i, errors);
+      if (!v) continue;
+      if (*v == "combined" || *v == "json") {
+        listener.access_log.enabled = true;
+        listener.access_log.format = *v == "json" ? config::AccessLogConfig::Format::kJson
+                                                  : config::AccessLogConfig::Format::kCombined;
+      } else {
+        errors.push_back(fmt::format("--access-log {}: expected combined or json", *v));
       }
     } else if (not_yet(flag, errors)) {
       if (i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0) ++i;

@@ -85,8 +85,13 @@ bool Server::start_demo_servers(config::Config& config) {
 
 std::shared_ptr<const l7::Snapshot> Server::compile(const config::Config& config) {
   std::vector<config::ConfigError> errors;
+  auto open_log = [this](const std::string& path, std::string& error) {
+    auto& sink = access_logs_[path];
+    if (!sink) sink = l7::AccessLogSink::open(path, worker_count_, error);
+    return sink;
+  };
   auto snap = l7::build_snapshot(std::make_shared<const config::Config>(config), server_ids_,
-                                 ++generation_, errors);
+                                 ++generation_, open_log, errors);
   for (const auto& e : errors) LOG_ERROR("{}", e.to_string());
   return snap;
 }
@@ -95,11 +100,13 @@ int Server::run() {
   log::set_level(to_log_level(initial_.log_level));
   ::signal(SIGPIPE, SIG_IGN);
   config::Config cfg = initial_;
+  const unsigned n =
+      cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+  worker_count_ = n;
   if (!start_demo_servers(cfg)) return 1;
   snapshot_ = compile(cfg);
   if (!snapshot_) return 1;
 
-  unsigned n = cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(i));
     contexts_.push_back(std::make_unique<l7::WorkerContext>(*workers_.back()));
@@ -152,6 +159,9 @@ int Server::run() {
     finish_worker(i);
   }
   demo_.clear();
+  snapshot_.reset();
+  for (auto& ctx : contexts_) ctx->snapshot.reset();
+  access_logs_.clear();  // the writers flush what is left as they stop
   LOG_INFO("lbd stopped");
   return 0;
 }

@@ -47,6 +47,9 @@ class Server {
   std::uint64_t generation_ = 0;
   std::shared_ptr<const l7::Snapshot> snapshot_;
   std::map<std::string, std::unique_ptr<l7::DemoServer>> demo_;  // by "backend/server"
+  // Access-log outputs by path, kept across reloads so a reload does not reopen them.
+  std::map<std::string, std::shared_ptr<l7::AccessLogSink>> access_logs_;
+  unsigned worker_count_ = 1;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<l7::WorkerContext>> contexts_;
   std::vector<std::vector<std::unique_ptr<l7::HttpAcceptor>>> acceptors_;  // [worker][listener]

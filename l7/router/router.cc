@@ -353,6 +353,7 @@ bool Router::compile_one(const config::RouteConfig& rc, Route& r, const std::str
     if (!literal.empty()) r.redirect.push_back({Route::Piece::Kind::kLiteral, literal});
   } else if (rc.action == config::RouteConfig::Action::kRespond) {
     r.respond_body = rc.respond_body;
+    r.respond_status = rc.respond_status;
     r.respond_head = "HTTP/1.1 " + std::to_string(rc.respond_status) + " " +
                      std::string(status_text(rc.respond_status)) + "\r\nContent-Type: " +
                      rc.respond_content_type + "\r\nContent-Length: " +

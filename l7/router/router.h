@@ -72,6 +72,7 @@ struct Route {
   int redirect_status = 302;
 
   // kRespond: status line and fields (no Connection, no final CRLF), then the body.
+  int respond_status = 200;
   std::string respond_head;
   std::string respond_body;
 

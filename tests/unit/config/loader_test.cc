@@ -46,7 +46,7 @@ TEST(Loader, MinimalConfigGetsDefaults) {
   EXPECT_EQ(format_address(l.address), "127.0.0.1:8080");
   EXPECT_EQ(l.mode, Mode::kHttp);
   EXPECT_EQ(l.backend, "app");
-  EXPECT_EQ(l.max_header_size, 32u * 1024);
+  EXPECT_EQ(l.max_header_size, 16u * 1024);
   EXPECT_EQ(l.max_body, 0u);
   EXPECT_EQ(l.mark.line, 3);
   EXPECT_EQ(l.mark.column, 5);
@@ -338,6 +338,15 @@ TEST(Loader, YamlSyntaxErrorIsOneLocatedError) {
                                        "defined"));
 }
 
+TEST(Loader, StrayCommaIsAnErrorNotAHang) {
+  // yaml-cpp 0.7's LoadAll never returns on these (jbeder/yaml-cpp#1040).
+  EXPECT_THAT(messages(load(",")), ElementsAre("t.yaml:1:1: invalid YAML: unexpected ','"));
+  EXPECT_THAT(messages(load("# comment\n\n  , workers: 1\n")),
+              ElementsAre("t.yaml:3:3: invalid YAML: unexpected ','"));
+  EXPECT_THAT(messages(load("workers: 1\n---\n,\n")),
+              ElementsAre("t.yaml:3:1: invalid YAML: unexpected ','"));
+}
+
 TEST(Loader, EmptyOrNonMappingDocument) {
   EXPECT_THAT(messages(load("")),
               ElementsAre("t.yaml: the configuration is empty; expected at least listeners and "
@@ -350,8 +359,11 @@ TEST(Loader, EmptyOrNonMappingDocument) {
 
 TEST(Loader, MoreThanOneDocument) {
   std::string yaml = std::string(kGood) + "---\nworkers: 3\n";
-  EXPECT_THAT(messages(load(yaml)), ElementsAre(HasSubstr("t.yaml:10:1: the file holds more than "
-                                                          "one YAML document")));
+  EXPECT_THAT(messages(load(yaml)), ElementsAre("t.yaml:10:1: the file holds more than one YAML "
+                                                "document ('---'); expected one"));
+  // An explicit `---` before the first document is fine; the second one is still found.
+  EXPECT_THAT(messages(load("---\n" + yaml)), ElementsAre(HasSubstr("t.yaml:11:1: the file")));
+  EXPECT_TRUE(load("--- # the only document\n" + std::string(kGood)).config);
 }
 
 TEST(Loader, MissingFileNamesThePathAndReason) {
@@ -570,7 +582,7 @@ TEST(ToYaml, AutoWorkersAndDefaults) {
   c.workers = 0;
   std::string yaml = to_yaml(c);
   EXPECT_THAT(yaml, HasSubstr("workers: auto\n"));
-  EXPECT_THAT(yaml, HasSubstr("    max_header_size: 32KiB\n"));
+  EXPECT_THAT(yaml, HasSubstr("    max_header_size: 16KiB\n"));
   LoadResult again = load_string(yaml, "t.yaml");
   ASSERT_TRUE(again.config) << yaml;
   EXPECT_EQ(*again.config, c);
