@@ -8,7 +8,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -449,26 +448,8 @@ std::optional<DocumentProblem> scan_documents(const std::string& text) {
     }
   }
   if (starts.marks.size() < 2) return std::nullopt;
-  // yaml-cpp marks the second document where the first one ended; the user wants the `---`.
-  YAML::Mark second = starts.marks[1];
-  size_t pos = second.pos < 0 ? 0 : static_cast<size_t>(second.pos);
-  for (int line = second.line; pos < text.size(); ++line) {
-    std::string_view rest = std::string_view(text).substr(pos);
-    if (rest.starts_with("---") &&
-        (rest.size() == 3 || std::isspace(static_cast<unsigned char>(rest[3])))) {
-      if (second.column == 0 || line > second.line) {
-        second.pos = static_cast<int>(pos);
-        second.line = line;
-        second.column = 0;
-        break;
-      }
-    }
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) break;
-    pos = nl + 1;
-  }
-  return DocumentProblem{second, "the file holds more than one YAML document ('---'); expected one",
-                         false};
+  return DocumentProblem{starts.marks[1],
+                         "the file holds more than one YAML document ('---'); expected one", false};
 }
 
 // True when `path` is `prefix` itself or lies inside it (`a.b` is inside `a`, and so is `a[0]`).

@@ -543,7 +543,12 @@ bool HttpSession::on_response_head() {
       return false;
     }
     uin_.consume(h.head_size);
+    const bool head_sent = uout_sent_ == uout_.size();
     uout_.release();
+    uout_sent_ = 0;
+    // An answer before the request head was fully written leaves the upstream connection mid-
+    // request: it cannot be reused.
+    if (!head_sent) up_extra_ = true;
     return account_response_body();
   }
 }
@@ -583,8 +588,7 @@ bool HttpSession::account_response_body() {
 }
 
 void HttpSession::finish_exchange() {
-  const bool reusable = resp_keep_alive_ && req_done_ && !up_extra_ &&
-                        uout_sent_ == uout_.size() && req_fwd_ == 0 &&
+  const bool reusable = resp_keep_alive_ && req_done_ && !up_extra_ && req_fwd_ == 0 &&
                         resp_body_ != http1::BodyKind::kUntilClose;
   release_upstream(reusable);
   uin_.release();

@@ -359,10 +359,10 @@ TEST(Loader, EmptyOrNonMappingDocument) {
 
 TEST(Loader, MoreThanOneDocument) {
   std::string yaml = std::string(kGood) + "---\nworkers: 3\n";
-  EXPECT_THAT(messages(load(yaml)), ElementsAre("t.yaml:10:1: the file holds more than one YAML "
+  EXPECT_THAT(messages(load(yaml)), ElementsAre("t.yaml:9:1: the file holds more than one YAML "
                                                 "document ('---'); expected one"));
   // An explicit `---` before the first document is fine; the second one is still found.
-  EXPECT_THAT(messages(load("---\n" + yaml)), ElementsAre(HasSubstr("t.yaml:11:1: the file")));
+  EXPECT_THAT(messages(load("---\n" + yaml)), ElementsAre(HasSubstr("t.yaml:10:1: the file")));
   EXPECT_TRUE(load("--- # the only document\n" + std::string(kGood)).config);
 }
 
