@@ -106,6 +106,11 @@ class Buffer {
     begin_ += n;
     if (begin_ == end_) begin_ = end_ = 0;
   }
+  // Keeps only the first `n` readable bytes.
+  void truncate(std::size_t n) {
+    end_ = begin_ + n;
+    if (begin_ == end_) begin_ = end_ = 0;
+  }
   void append(std::string_view s) {
     std::memcpy(data_ + end_, s.data(), s.size());
     end_ += s.size();

@@ -115,7 +115,7 @@ struct Forwarding {
 
 void put_fields(Writer& w, const http1::HeadCommon& h, bool keep_upgrade, bool drop_forwarding,
                 const CompiledHeaderOps* ops, std::string_view host = {},
-                Forwarding* trusted = nullptr) {
+                Forwarding* trusted = nullptr, bool drop_chunked = false) {
   if (!host.empty()) {
     w.put("Host: ");
     w.put(host);
@@ -143,6 +143,8 @@ void put_fields(Writer& w, const http1::HeadCommon& h, bool keep_upgrade, bool d
     }
     if (ops && ops->drops(f.name) && !protected_field(f.name)) continue;
     if (!host.empty() && iequals(f.name, "host")) continue;
+    // An HTTP/1.0 client gets the body de-chunked and delimited by the close (RFC 9112 §6.1).
+    if (drop_chunked && iequals(f.name, "transfer-encoding")) continue;
     if (h.body == http1::BodyKind::kContentLength && iequals(f.name, "content-length")) {
       // Repeated identical values ("5, 5" or two fields) were accepted as one; the next hop
       // gets exactly one, so it cannot read them differently.
@@ -232,7 +234,8 @@ bool write_response_head(Buffer& out, const http1::ResponseHead& h, bool keep_al
   w.put(h.reason);
   w.put("\r\n");
   const bool upgrade = h.status == 101;
-  put_fields(w, h, upgrade, /*drop_forwarding=*/false, ops);
+  put_fields(w, h, upgrade, /*drop_forwarding=*/false, ops, {}, nullptr,
+             /*drop_chunked=*/client_minor == 0 && h.body == http1::BodyKind::kChunked);
   if (upgrade) {
     w.put("Connection: upgrade\r\n");
   } else if (!keep_alive) {

@@ -8,6 +8,7 @@
 #include <re2/re2.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include "core/log.h"
 #include "l7/forward.h"
@@ -176,7 +177,8 @@ void HttpSession::process_head() {
   req_body_sent_ = false;
   attempts_ = 0;
   server_ = nullptr;
-  resp_head_done_ = resp_started_ = resp_done_ = resp_keep_alive_ = up_extra_ = false;
+  resp_head_done_ = resp_started_ = resp_sent_ = resp_done_ = resp_keep_alive_ = up_extra_ = false;
+  retry_same_ = false;
   resp_body_ = http1::BodyKind::kNone;
   resp_remaining_ = 0;
   resp_chunked_.reset();
@@ -282,13 +284,20 @@ void HttpSession::connect_upstream() {
   ++attempts_;
   const balance::PickContext ctx{attempts_ - 1u, server_};
   const balance::Server* s = backend.balancer->pick(ctx);
+  if (s == nullptr && attempts_ > 1) {
+    // No other server: a connection that went stale in the pool is retried on the same server
+    // with a fresh connection; a server that refused or timed out ends the request.
+    if (!retry_same_) return send_error(retry_status_, retry_reason_);
+    s = server_;
+  }
   if (s == nullptr) return send_error(503, "no server available");
   server_ = s;
   if (log_) {
     log_->backend = backend.name;
     log_->server = s->name;
   }
-  up_ = wc_.pool.take(s->id);
+  up_ = retry_same_ ? nullptr : wc_.pool.take(s->id);
+  retry_same_ = false;
   if (up_) {
     reused_ = true;
     return start_exchange();
@@ -323,10 +332,14 @@ void HttpSession::on_connected(const std::error_code& ec) {
 // connect is always retried on the next server; a reused connection that fails before any
 // response byte is retried the same way (the server may have closed it as we picked it).
 void HttpSession::retry_or_fail(const char* reason, int status) {
+  const bool stale = reused_;
   release_upstream(false);
   const std::size_t limit = std::min<std::size_t>(3, backend_->servers.size() + 1);
   if (!req_body_sent_ && !resp_started_ && attempts_ < limit) {
     uout_sent_ = 0;
+    retry_same_ = stale;
+    retry_status_ = status;
+    retry_reason_ = reason;
     return connect_upstream();
   }
   send_error(status, reason);
@@ -441,6 +454,7 @@ void HttpSession::pump_response() {
         return close();  // the client is gone; nobody is left to answer
       }
       std::size_t done = static_cast<std::size_t>(w);
+      if (done > 0) resp_sent_ = true;
       const std::size_t head_part = std::min(done, cout_.size());
       cout_.consume(head_part);
       done -= head_part;
@@ -532,6 +546,7 @@ bool HttpSession::on_response_head() {
     resp_keep_alive_ = h.keep_alive;
     // A body delimited by the server's close can only be delimited for the client the same way.
     if (resp_body_ == http1::BodyKind::kUntilClose) close_after_ = true;
+    if (resp_body_ == http1::BodyKind::kChunked && client_minor_ == 0) close_after_ = true;
     // An answer before the whole request went up leaves the rest of the request body unread on
     // the client connection: it cannot carry another request.
     if (!req_done_) close_after_ = true;
@@ -570,11 +585,12 @@ bool HttpSession::account_response_body() {
       break;
     case http1::BodyKind::kChunked: {
       if (avail == 0) break;
+      if (client_minor_ == 0) return dechunk_response();
       const auto step = resp_chunked_.feed({uin_.data() + resp_fwd_, avail});
       if (step.status == http1::ParseStatus::kError) {
         LOG_INFO("{}: bad chunked body from {}/{}: {}", lis_->name, server_->backend,
                  server_->name, step.reason);
-        close();  // the head is already out: only a cut connection tells the client
+        send_error(502, step.reason);  // a 502 if nothing went out yet, else a cut connection
         return false;
       }
       take = step.consumed;
@@ -584,6 +600,37 @@ bool HttpSession::account_response_body() {
   }
   resp_fwd_ += take;
   if (resp_done_ && resp_fwd_ < uin_.size()) up_extra_ = true;  // bytes nobody asked for
+  return true;
+}
+
+// For an HTTP/1.0 client: the chunk framing in uin_ (past resp_fwd_) is decoded and dropped in
+// place, so only payload bytes are forwarded; the body then ends with the connection. Framing
+// bytes go through the decoder one at a time (a few per chunk); payload runs are moved whole.
+bool HttpSession::dechunk_response() {
+  char* base = const_cast<char*>(uin_.data());
+  std::size_t in = resp_fwd_;  // next byte to decode
+  std::size_t out = resp_fwd_;  // end of the payload kept so far
+  const std::size_t end = uin_.size();
+  while (in < end && !resp_done_) {
+    std::uint64_t run = resp_chunked_.data_remaining();
+    const std::size_t n = run > 0 ? static_cast<std::size_t>(std::min<std::uint64_t>(run, end - in))
+                                   : 1;
+    const auto step = resp_chunked_.feed({base + in, n});
+    if (step.status == http1::ParseStatus::kError) {
+      send_error(502, step.reason);
+      return false;
+    }
+    if (step.data_bytes > 0) {
+      std::memmove(base + out, base + in, step.data_bytes);
+      out += step.data_bytes;
+    }
+    in += step.consumed;
+    resp_done_ = step.status == http1::ParseStatus::kComplete;
+  }
+  if (resp_done_ && in < end) up_extra_ = true;
+  // Drop the decoded framing (and anything after the body) from the buffer's tail.
+  uin_.truncate(out);
+  resp_fwd_ = out;
   return true;
 }
 
@@ -623,6 +670,16 @@ void HttpSession::tunnel_pump() {
   Dir dirs[2] = {{client_, up_->sock, cin_, req_fwd_, tunnel_client_eof_},
                  {up_->sock, client_, uin_, resp_fwd_, tunnel_up_eof_}};
   bool progress = false;
+  // The 101 head (and any interim head before it) goes out before tunnel bytes.
+  while (!cout_.empty()) {
+    iovec iov{const_cast<char*>(cout_.data()), cout_.size()};
+    const ssize_t w = send_iov(client_.native_handle(), &iov, 1);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return wait_client_write();
+    if (w < 0) return close();
+    cout_.consume(static_cast<std::size_t>(w));
+  }
+  cout_.release_if_empty();
   for (auto& d : dirs) {
     for (int budget = kPumpBudget; budget > 0; --budget) {
       if (d.fwd > 0) {
@@ -797,7 +854,7 @@ std::string_view HttpSession::rewrite_path(std::string_view path, std::string_vi
 void HttpSession::send_error(int status, const char* reason) {
   LOG_INFO("{}: {} -> {} ({})", lis_->name, std::string_view(client_ip_, client_ip_len_), status,
            reason);
-  if (resp_started_) return close();  // part of an answer is out: only closing is honest
+  if (resp_sent_) return close();  // part of an answer is out: only closing is honest
   if (lis_->access_log) {
     if (!log_ || !log_->active) log_begin(nullptr);
     log_->status = status;
@@ -859,14 +916,19 @@ void HttpSession::close() {
 
 void HttpSession::set_deadline(std::chrono::milliseconds d) {
   deadline_ = std::min(Clock::now() + d, total_deadline_);
+  // A later deadline is picked up when the armed timer fires; an earlier one must re-arm it.
+  if (timer_armed_ && deadline_ < timer_expiry_) timer_armed_ = false;
   arm_timer();
 }
 
 void HttpSession::arm_timer() {
   if (timer_armed_ || phase_ == Phase::kClosed) return;
   timer_armed_ = true;
-  timer_.expires_at(deadline_);
-  timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+  timer_expiry_ = deadline_;
+  const std::uint32_t gen = ++timer_gen_;
+  timer_.expires_at(deadline_);  // cancels a wait still pending; its handler sees a stale gen
+  timer_.async_wait([self = shared_from_this(), gen](const std::error_code& ec) {
+    if (gen != self->timer_gen_) return;
     self->timer_armed_ = false;
     if (self->phase_ == Phase::kClosed || ec == asio::error::operation_aborted) return;
     self->on_timer();

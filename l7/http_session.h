@@ -71,6 +71,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void pump_response();  // upstream -> client
   bool on_response_head();
   bool account_response_body();
+  bool dechunk_response();
   void finish_exchange();
 
   // Access log.
@@ -124,6 +125,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   Phase phase_ = Phase::kIdle;
   bool timer_armed_ = false;
+  std::uint32_t timer_gen_ = 0;  // identifies the current timer wait; older handlers ignore
+  std::chrono::steady_clock::time_point timer_expiry_{};
   bool client_read_wait_ = false;
   bool client_write_wait_ = false;
   bool tunnel_client_eof_ = false;
@@ -144,10 +147,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool req_body_sent_ = false;  // some body byte left: a retry is no longer possible
   std::uint8_t attempts_ = 0;
   bool reused_ = false;  // the upstream connection came from the pool
+  bool retry_same_ = false;  // next attempt: same server allowed, fresh connection only
+  int retry_status_ = 502;
+  const char* retry_reason_ = "";
 
   // The response in flight.
   bool resp_head_done_ = false;
   bool resp_started_ = false;  // some byte of the final response reached cout_
+  bool resp_sent_ = false;     // some byte of the response reached the client
   http1::BodyKind resp_body_ = http1::BodyKind::kNone;
   std::uint64_t resp_remaining_ = 0;
   http1::ChunkedDecoder resp_chunked_;

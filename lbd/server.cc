@@ -120,8 +120,9 @@ int Server::run() {
       if (ep.port() == 0 && i > 0) ep = acceptors_[0][l]->local_endpoint();
       if (std::error_code ec = acc->open(ep)) {
         const auto& lc = cfg.listeners[l];
-        LOG_ERROR("{}:{}:{}: listeners[{}].address: cannot listen on {}: {}", lc.mark.file,
-                  lc.mark.line, lc.mark.column, l, endpoint_text(ep), ec.message());
+        const config::Mark& m = lc.key_marks.at("address", lc.mark);
+        LOG_ERROR("{}:{}:{}: listeners[{}].address: cannot listen on {}: {}", m.file, m.line,
+                  m.column, l, endpoint_text(ep), ec.message());
         return 1;
       }
       acceptors_.back().push_back(std::move(acc));

@@ -59,6 +59,9 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view in) {
           if (++size_digits_ > kMaxSizeDigits) {
             return fail("chunk size too long");
           }
+          // Sizes from 2^63 up would read as negative in a next hop that parses into a signed
+          // 64-bit integer: refuse them rather than forward an ambiguity.
+          if (remaining_ >= (std::uint64_t{1} << 59)) return fail("chunk size too large");
           remaining_ = remaining_ * 16 + hex_value(c);
           break;
         }

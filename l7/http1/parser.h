@@ -108,6 +108,9 @@ class ChunkedDecoder {
   // Feeds the next bytes of the body. After kComplete or kError, call reset() before reuse.
   Step feed(std::string_view in);
   void reset() { *this = ChunkedDecoder(); }
+  // Payload bytes of the current chunk still to come: the next that many bytes fed are all
+  // data. Lets a caller that must strip the framing (an HTTP/1.0 client) find the data.
+  std::uint64_t data_remaining() const { return state_ == State::kData ? remaining_ : 0; }
 
  private:
   // The chunk-size line states come first: feed() bounds that line's length by `< kData`.

@@ -20,6 +20,7 @@ listeners:
     address: 127.0.0.1:0
     backend: up
     max_body: 1KiB
+    max_header_size: 32KiB
     header_timeout: 3s
 backends:
   - name: up
@@ -39,7 +40,7 @@ def req(fields=b"", body=b"", method=b"POST", target=b"/", version=b"HTTP/1.1", 
 
 
 class FramingCase(LbdTestCase):
-    """One upstream and one lbd (max_body 1KiB) per test."""
+    """One upstream and one lbd (max_body 1KiB, max_header_size 32KiB) per test."""
 
     def setUp(self):
         self.up = HttpUpstream("up")
@@ -250,14 +251,14 @@ class Limits(FramingCase):
                     pause=0.2, tail=b"a" * 20000 + b"\r\n\r\n")
 
     def test_head_just_under_the_limit_is_forwarded_whole(self):
-        # 31 KiB of fields fit the default 32 KiB limit; the rewritten head (plus the
+        # 31 KiB of fields fit the configured 32 KiB limit; the rewritten head (plus the
         # forwarding fields) must still go out complete.
         value = b"v" * (31 * 1024)
         self.accept(req(b"X-Big: %s\r\n" % value, method=b"GET"))
         self.assertEqual(self.up.only_request().header("x-big"), value)
 
     def test_configured_max_header_size(self):
-        small = CONFIG.replace("max_body: 1KiB", "max_body: 1KiB\n    max_header_size: 4KiB")
+        small = CONFIG.replace("max_header_size: 32KiB", "max_header_size: 4KiB")
         with Lbd(["--config", "{config}"], small % self.up.address) as lbd:
             with connect(lbd.port) as s:
                 r = Reader(s)

@@ -126,7 +126,7 @@ TEST(Chunked, ResetAllowsReuse) {
 
 TEST(Chunked, CountsDataOfLargeChunksAcrossFeeds) {
   ChunkedDecoder d;
-  ChunkedDecoder::Step s = d.feed("ffffffffffffffff\r\n");  // 16 digits: the largest allowed
+  ChunkedDecoder::Step s = d.feed("7fffffffffffffff\r\n");  // the largest allowed (2^63 - 1)
   EXPECT_EQ(s.status, ParseStatus::kIncomplete);
   EXPECT_EQ(s.data_bytes, 0u);
   const std::string block(4096, 'z');
@@ -225,6 +225,22 @@ TEST(Chunked, BoundsTheChunkLine) {
   expect_same_everywhere(ok, ParseStatus::kComplete, ok.size(), 1);
   const std::string too_long = "1;" + std::string(5000, 'e') + "\r\nx\r\n0\r\n\r\n";
   expect_same_everywhere(too_long, ParseStatus::kError, 0, 0);
+}
+
+}  // namespace
+}  // namespace fulcrum::l7::http1
+
+namespace fulcrum::l7::http1 {
+namespace {
+
+TEST(Chunked, RefusesSizesThatWouldBeNegativeAsInt64) {
+  for (const char* body : {"ffffffffffffffff\r\nhello\r\n0\r\n\r\n",
+                           "8000000000000000\r\nhello\r\n0\r\n\r\n"}) {
+    ChunkedDecoder d;
+    EXPECT_EQ(d.feed(body).status, ParseStatus::kError) << body;
+  }
+  ChunkedDecoder ok;  // the largest allowed size parses (and waits for its data)
+  EXPECT_EQ(ok.feed("7fffffffffffffff\r\nabc").status, ParseStatus::kIncomplete);
 }
 
 }  // namespace
