@@ -1,6 +1,9 @@
 #include "l7/upstream_pool.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 
 namespace fulcrum::l7 {
 
@@ -22,14 +25,25 @@ void UpstreamPool::put(std::shared_ptr<UpstreamConn> c, std::uint32_t max_idle,
   auto& list = idle_[c->server_id];
   if (list.size() >= max_idle) return;
   c->idle_until = std::chrono::steady_clock::now() + idle_timeout;
-  const std::uint64_t gen = ++c->idle_gen;
-  c->sock.async_wait(asio::socket_base::wait_read, [this, c, gen](const std::error_code&) {
-    // Readable while idle means the server closed it or broke protocol: drop it either way.
-    if (c->idle_gen == gen) remove(c);
-  });
+  ++c->idle_gen;
+  watch(c);
   list.push_back(std::move(c));
   ++total_;
   arm_sweep();
+}
+
+// Readable while idle means the server closed the connection or broke protocol: drop it. The
+// wait may also complete spuriously (an edge already consumed by a read can still be reported),
+// so a peek decides, and a connection with nothing to read is watched again.
+void UpstreamPool::watch(const std::shared_ptr<UpstreamConn>& c) {
+  const std::uint64_t gen = c->idle_gen;
+  c->sock.async_wait(asio::socket_base::wait_read, [this, c, gen](const std::error_code& ec) {
+    if (c->idle_gen != gen || ec == asio::error::operation_aborted) return;
+    char byte;
+    const ssize_t n = ::recv(c->sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return watch(c);
+    remove(c);
+  });
 }
 
 void UpstreamPool::remove(const std::shared_ptr<UpstreamConn>& c) {

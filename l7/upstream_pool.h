@@ -42,6 +42,7 @@ class UpstreamPool {
   std::size_t idle_count() const { return total_; }
 
  private:
+  void watch(const std::shared_ptr<UpstreamConn>& c);
   void remove(const std::shared_ptr<UpstreamConn>& c);
   void arm_sweep();
   void sweep();
