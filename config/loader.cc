@@ -15,140 +15,13 @@
 #include <limits>
 #include <sstream>
 
+#include "config/checks.h"
 #include "config/suggest.h"
 #include "config/text.h"
+#include "config/walker.h"
 
 namespace fulcrum::config {
-namespace {
-
-const char* kind_name(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return "nothing";
-    case YAML::NodeType::Scalar:
-      return "a single value";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a mapping";
-  }
-  return "something else";
-}
-
-// One key of a mapping, with the position errors about its value should point at.
-struct Field {
-  std::string key;
-  std::string path;
-  YAML::Node value;
-  Mark mark;  // the value's, or the key's when the value is empty (yaml-cpp puts an empty
-              // value's mark on the next line, which would mislead)
-};
-
-class Walker {
- public:
-  Walker(const std::string& file, std::vector<ConfigError>& errors)
-      : file_(file), errors_(errors) {}
-
-  Config read(const YAML::Node& root);
-
-  // Paths the walk already complained about; validate() findings there are repeats. A rejected
-  // value or item covers its whole subtree (the empty path: the document was unusable); a
-  // misspelt key covers only the key it should have been, which is now "missing".
-  struct Covered {
-    std::string path;
-    bool subtree;
-  };
-  std::vector<Covered> covered;
-
- private:
-  Mark mark(const YAML::Node& n) const { return mark(n.Mark()); }
-  Mark mark(const YAML::Mark& m) const {
-    Mark out;
-    out.file = file_;
-    if (m.line >= 0 && m.column >= 0) {
-      out.line = m.line + 1;
-      out.column = m.column + 1;
-    }
-    return out;
-  }
-  void error(const Mark& m, const std::string& path, std::string message, bool covers = true) {
-    errors_.push_back(ConfigError{m, path, std::move(message)});
-    if (covers) covered.push_back({path, true});
-  }
-
-  // Reports unknown and repeated keys, then calls on_field for each known key once.
-  template <class F>
-  void for_each_field(const YAML::Node& map, const std::string& path,
-                      std::initializer_list<std::string_view> allowed, KeyMarks& marks,
-                      F&& on_field);
-
-  std::optional<std::string> text(const Field& f, std::string_view expected);
-  void bad_value(const Field& f, std::string_view expected, const std::string& got) {
-    error(f.mark, f.path, std::string(expected) + ", got " + quote(got));
-  }
-  void read_duration(const Field& f, Duration& out);
-  void read_size(const Field& f, Size& out);
-  void read_address(const Field& f, Address& out);
-  void read_name(const Field& f, std::string& out);
-  void read_uint(const Field& f, std::uint64_t lo, std::uint64_t hi, std::uint32_t& out);
-  template <class E>
-  void read_enum(const Field& f, std::initializer_list<E> values, E& out);
-
-  // A list where a list belongs; reports anything else and returns false.
-  bool expect_list(const Field& f, std::string_view what);
-
-  ListenerConfig read_listener(const YAML::Node& n, const std::string& path);
-  BackendConfig read_backend(const YAML::Node& n, const std::string& path);
-  ServerConfig read_server(const YAML::Node& n, const std::string& path);
-
-  const std::string& file_;
-  std::vector<ConfigError>& errors_;
-};
-
-template <class F>
-void Walker::for_each_field(const YAML::Node& map, const std::string& path,
-                            std::initializer_list<std::string_view> allowed, KeyMarks& marks,
-                            F&& on_field) {
-  std::vector<std::string_view> keys(allowed);
-  std::vector<std::pair<std::string, Mark>> seen;
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    // Copies: yaml-cpp's iterator hands out a temporary pair, so a reference would dangle.
-    YAML::Node key = it->first;
-    YAML::Node value = it->second;
-    if (!key.IsScalar()) {
-      error(mark(key), path, std::string("expected a key name, got ") + kind_name(key), false);
-      continue;
-    }
-    const std::string& name = key.Scalar();
-    if (std::find(keys.begin(), keys.end(), name) == keys.end()) {
-      std::string msg = "unknown key " + quote(name, '\'');
-      auto near = closest_match(name, keys);
-      if (near) {
-        msg += "; did you mean '" + *near + "'?";
-      } else {
-        msg += "; expected one of: " + join(keys);
-      }
-      error(mark(key), path, std::move(msg), false);
-      // The key the user most likely meant is then missing; saying so again adds nothing.
-      if (near) covered.push_back({path.empty() ? *near : path + "." + *near, false});
-      continue;
-    }
-    auto first = std::find_if(seen.begin(), seen.end(), [&](auto& s) { return s.first == name; });
-    if (first != seen.end()) {
-      error(
-          mark(key), path,
-          "duplicate key '" + name + "' (first at line " + std::to_string(first->second.line) + ")",
-          false);
-      continue;
-    }
-    seen.emplace_back(name, mark(key));
-    Field f{name, path.empty() ? name : path + "." + name, value, {}};
-    f.mark = (f.value.IsNull() || !f.value.IsDefined()) ? mark(key) : mark(f.value);
-    marks.by_key[name] = f.mark;
-    on_field(f);
-  }
-}
+namespace detail {
 
 std::optional<std::string> Walker::text(const Field& f, std::string_view expected) {
   if (!f.value.IsScalar()) {
@@ -215,30 +88,41 @@ void Walker::read_uint(const Field& f, std::uint64_t lo, std::uint64_t hi, std::
   }
 }
 
-template <class E>
-void Walker::read_enum(const Field& f, std::initializer_list<E> values, E& out) {
-  std::vector<std::string_view> names;
-  for (E v : values) names.push_back(to_string(v));
-  std::string expected = "expected one of: " + join(names);
-  auto t = text(f, expected);
-  if (!t) return;
-  for (E v : values) {
-    if (*t == to_string(v)) {
-      out = v;
-      return;
-    }
-  }
-  std::string msg = expected + ", got " + quote(*t);
-  if (auto near = closest_match(*t, names)) msg += "; did you mean '" + *near + "'?";
-  error(f.mark, f.path, std::move(msg));
-}
-
 bool Walker::expect_list(const Field& f, std::string_view what) {
   if (f.value.IsSequence()) return true;
   error(f.mark, f.path,
         "expected a list of " + std::string(what) + " (one '- ' item per line), got " +
             kind_name(f.value));
   return false;
+}
+
+void Walker::read_status(const Field& f, int& out) {
+  constexpr std::string_view kWant = "expected an HTTP status code (a number from 100 to 599)";
+  auto t = text(f, kWant);
+  if (!t) return;
+  if (auto v = parse_uint(*t, 999); v && *v >= 100) {
+    out = static_cast<int>(*v);
+  } else {
+    bad_value(f, kWant, *t);
+  }
+}
+
+void Walker::read_texts(const Field& f, std::string_view items, std::string_view item, bool single,
+                        std::vector<std::string>& out) {
+  if (single && f.value.IsScalar()) {
+    marks[f.path + "[0]"] = f.mark;
+    out.push_back(f.value.Scalar());
+    return;
+  }
+  if (!f.value.IsSequence()) {
+    error(f.mark, f.path,
+          "expected " + (single ? std::string(item) + " or a list of " : "a list of ") +
+              std::string(items) + ", got " + kind_name(f.value));
+    return;
+  }
+  for_each_item(f, [&](const Field& one, size_t) {
+    if (auto t = text(one, "expected " + std::string(item))) out.push_back(*t);
+  });
 }
 
 Config Walker::read(const YAML::Node& root) {
@@ -256,40 +140,39 @@ Config Walker::read(const YAML::Node& root) {
               kind_name(root));
     return c;
   }
-  for_each_field(
-      root, "", {"workers", "shutdown_timeout", "log_level", "listeners", "backends"}, c.key_marks,
-      [&](const Field& f) {
-        if (f.key == "workers") {
-          constexpr std::string_view kWant = "expected auto or a whole number from 1 to 256";
-          auto t = text(f, kWant);
-          if (!t) return;
-          if (*t == "auto") {
-            c.workers = 0;
-          } else if (auto v = parse_uint(*t, 256); v && *v >= 1) {
-            c.workers = static_cast<unsigned>(*v);
-          } else {
-            bad_value(f, kWant, *t);
-          }
-        } else if (f.key == "shutdown_timeout") {
-          read_duration(f, c.shutdown_timeout);
-        } else if (f.key == "log_level") {
-          read_enum(f,
-                    {LogLevel::kTrace, LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn,
-                     LogLevel::kError},
-                    c.log_level);
-        } else if (f.key == "listeners") {
-          if (!expect_list(f, "listeners")) return;
-          for (size_t i = 0; i < f.value.size(); ++i) {
-            c.listeners.push_back(
-                read_listener(f.value[i], f.path + "[" + std::to_string(i) + "]"));
-          }
-        } else if (f.key == "backends") {
-          if (!expect_list(f, "backends")) return;
-          for (size_t i = 0; i < f.value.size(); ++i) {
-            c.backends.push_back(read_backend(f.value[i], f.path + "[" + std::to_string(i) + "]"));
-          }
-        }
-      });
+  for_each_field(root, "", {"workers", "shutdown_timeout", "log_level", "listeners", "backends"},
+                 c.key_marks, [&](const Field& f) {
+                   if (f.key == "workers") {
+                     constexpr std::string_view kWant =
+                         "expected auto or a whole number from 1 to 256";
+                     auto t = text(f, kWant);
+                     if (!t) return;
+                     if (*t == "auto") {
+                       c.workers = 0;
+                     } else if (auto v = parse_uint(*t, 256); v && *v >= 1) {
+                       c.workers = static_cast<unsigned>(*v);
+                     } else {
+                       bad_value(f, kWant, *t);
+                     }
+                   } else if (f.key == "shutdown_timeout") {
+                     read_duration(f, c.shutdown_timeout);
+                   } else if (f.key == "log_level") {
+                     read_enum(f,
+                               {LogLevel::kTrace, LogLevel::kDebug, LogLevel::kInfo,
+                                LogLevel::kWarn, LogLevel::kError},
+                               c.log_level);
+                   } else if (f.key == "listeners") {
+                     if (!expect_list(f, "listeners")) return;
+                     for_each_item(f, [&](const Field& item, size_t) {
+                       c.listeners.push_back(read_listener(item.value, item.path));
+                     });
+                   } else if (f.key == "backends") {
+                     if (!expect_list(f, "backends")) return;
+                     for_each_item(f, [&](const Field& item, size_t) {
+                       c.backends.push_back(read_backend(item.value, item.path));
+                     });
+                   }
+                 });
   return c;
 }
 
@@ -303,29 +186,43 @@ ListenerConfig Walker::read_listener(const YAML::Node& n, const std::string& pat
     return l;
   }
   std::string address_text;
-  for_each_field(n, path,
-                 {"name", "address", "mode", "backend", "header_timeout", "idle_timeout",
-                  "max_header_size", "max_body"},
-                 l.key_marks, [&](const Field& f) {
-                   if (f.key == "name") {
-                     read_name(f, l.name);
-                   } else if (f.key == "address") {
-                     if (f.value.IsScalar()) address_text = f.value.Scalar();
-                     read_address(f, l.address);
-                   } else if (f.key == "mode") {
-                     read_enum(f, {Mode::kHttp, Mode::kTcp, Mode::kUdp}, l.mode);
-                   } else if (f.key == "backend") {
-                     read_name(f, l.backend);
-                   } else if (f.key == "header_timeout") {
-                     read_duration(f, l.header_timeout);
-                   } else if (f.key == "idle_timeout") {
-                     read_duration(f, l.idle_timeout);
-                   } else if (f.key == "max_header_size") {
-                     read_size(f, l.max_header_size);
-                   } else if (f.key == "max_body") {
-                     read_size(f, l.max_body);
-                   }
-                 });
+  for_each_field(
+      n, path,
+      {"name", "address", "mode", "backend", "header_timeout", "idle_timeout", "request_timeout",
+       "max_header_size", "max_body", "trusted_proxies", "error_bodies", "access_log", "routes"},
+      l.key_marks, [&](const Field& f) {
+        if (f.key == "name") {
+          read_name(f, l.name);
+        } else if (f.key == "address") {
+          if (f.value.IsScalar()) address_text = f.value.Scalar();
+          read_address(f, l.address);
+        } else if (f.key == "mode") {
+          read_enum(f, {Mode::kHttp, Mode::kTcp, Mode::kUdp}, l.mode);
+        } else if (f.key == "backend") {
+          read_name(f, l.backend);
+        } else if (f.key == "header_timeout") {
+          read_duration(f, l.header_timeout);
+        } else if (f.key == "idle_timeout") {
+          read_duration(f, l.idle_timeout);
+        } else if (f.key == "request_timeout") {
+          read_duration(f, l.request_timeout);
+        } else if (f.key == "max_header_size") {
+          read_size(f, l.max_header_size);
+        } else if (f.key == "max_body") {
+          read_size(f, l.max_body);
+        } else if (f.key == "trusted_proxies") {
+          read_texts(f, "addresses or CIDRs", "an address or CIDR", false, l.trusted_proxies);
+        } else if (f.key == "error_bodies") {
+          read_error_bodies(f, l.error_bodies);
+        } else if (f.key == "access_log") {
+          read_access_log(f, l.access_log);
+        } else if (f.key == "routes") {
+          if (!expect_list(f, "routes")) return;
+          for_each_item(f, [&](const Field& item, size_t i) {
+            l.routes.push_back(read_route(item.value, item.path, i));
+          });
+        }
+      });
   // The name defaults to the address as written, so logs show what the user typed.
   if (l.name.empty() && !l.key_marks.by_key.contains("name")) l.name = address_text;
   return l;
@@ -340,30 +237,29 @@ BackendConfig Walker::read_backend(const YAML::Node& n, const std::string& path)
         std::string("expected a backend (a mapping with name: and servers:), got ") + kind_name(n));
     return b;
   }
-  for_each_field(
-      n, path,
-      {"name", "balance", "connect_timeout", "response_timeout", "idle_timeout", "max_idle",
-       "servers"},
-      b.key_marks, [&](const Field& f) {
-        if (f.key == "name") {
-          read_name(f, b.name);
-        } else if (f.key == "balance") {
-          read_enum(f, {BalanceAlgorithm::kRoundRobin}, b.balance);
-        } else if (f.key == "connect_timeout") {
-          read_duration(f, b.connect_timeout);
-        } else if (f.key == "response_timeout") {
-          read_duration(f, b.response_timeout);
-        } else if (f.key == "idle_timeout") {
-          read_duration(f, b.idle_timeout);
-        } else if (f.key == "max_idle") {
-          read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), b.max_idle);
-        } else if (f.key == "servers") {
-          if (!expect_list(f, "servers")) return;
-          for (size_t i = 0; i < f.value.size(); ++i) {
-            b.servers.push_back(read_server(f.value[i], f.path + "[" + std::to_string(i) + "]"));
-          }
-        }
-      });
+  for_each_field(n, path,
+                 {"name", "balance", "connect_timeout", "response_timeout", "idle_timeout",
+                  "max_idle", "servers"},
+                 b.key_marks, [&](const Field& f) {
+                   if (f.key == "name") {
+                     read_name(f, b.name);
+                   } else if (f.key == "balance") {
+                     read_enum(f, {BalanceAlgorithm::kRoundRobin}, b.balance);
+                   } else if (f.key == "connect_timeout") {
+                     read_duration(f, b.connect_timeout);
+                   } else if (f.key == "response_timeout") {
+                     read_duration(f, b.response_timeout);
+                   } else if (f.key == "idle_timeout") {
+                     read_duration(f, b.idle_timeout);
+                   } else if (f.key == "max_idle") {
+                     read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), b.max_idle);
+                   } else if (f.key == "servers") {
+                     if (!expect_list(f, "servers")) return;
+                     for_each_item(f, [&](const Field& item, size_t) {
+                       b.servers.push_back(read_server(item.value, item.path));
+                     });
+                   }
+                 });
   // Defaults wait until the whole mapping is read: `servers:` may come before `name:`.
   for (size_t i = 0; i < b.servers.size(); ++i) {
     ServerConfig& s = b.servers[i];
@@ -378,7 +274,7 @@ ServerConfig Walker::read_server(const YAML::Node& n, const std::string& path) {
   ServerConfig s;
   s.mark = mark(n);
   if (n.IsScalar()) {  // `- 10.0.0.1:80` is short for `- address: 10.0.0.1:80`
-    Field f{"address", path, n, s.mark};
+    Field f{"address", path, n, s.mark, s.mark};
     s.key_marks.by_key["address"] = s.mark;
     read_address(f, s.address);
     return s;
@@ -406,6 +302,10 @@ ServerConfig Walker::read_server(const YAML::Node& n, const std::string& path) {
   }
   return s;
 }
+
+}  // namespace detail
+
+namespace {
 
 struct DocumentProblem {
   YAML::Mark mark;
@@ -459,6 +359,21 @@ bool within(const std::string& path, const std::string& prefix) {
   return path.size() == prefix.size() || path[prefix.size()] == '.' || path[prefix.size()] == '[';
 }
 
+// validate() has no positions for values whose structs carry no marks (routes, list items):
+// the walk's mark for the path, or for the nearest enclosing path it knows, stands in.
+Mark nearest_mark(const std::map<std::string, Mark, std::less<>>& marks, std::string_view path,
+                  const Mark& fallback) {
+  size_t end = path.size();
+  while (end > 0) {
+    auto it = marks.find(path.substr(0, end));
+    if (it != marks.end()) return it->second;
+    size_t cut = path.find_last_of(".[", end - 1);
+    if (cut == std::string_view::npos) break;
+    end = cut;
+  }
+  return fallback;
+}
+
 }  // namespace
 
 std::string ConfigError::to_string() const {
@@ -496,11 +411,13 @@ LoadResult load_string(std::string_view yaml, const std::string& name) {
   }
 
   Config config;
-  std::vector<Walker::Covered> covered;
+  std::vector<detail::Walker::Covered> covered;
+  std::map<std::string, Mark, std::less<>> marks;
   try {
-    Walker walker(name, result.errors);
+    detail::Walker walker(name, result.errors);
     config = walker.read(root);
     covered = std::move(walker.covered);
+    marks = std::move(walker.marks);
   } catch (const YAML::Exception& e) {
     // The walk only reads node types and scalars; this is a safety net, not a path we expect.
     result.errors.push_back(
@@ -513,10 +430,13 @@ LoadResult load_string(std::string_view yaml, const std::string& name) {
   std::vector<ConfigError> relations;
   validate(config, relations);
   for (ConfigError& e : relations) {
-    bool repeat = std::any_of(covered.begin(), covered.end(), [&](const Walker::Covered& c) {
-      return c.subtree ? within(e.path, c.path) : e.path == c.path;
-    });
-    if (!repeat) result.errors.push_back(std::move(e));
+    bool repeat =
+        std::any_of(covered.begin(), covered.end(), [&](const detail::Walker::Covered& c) {
+          return c.subtree ? within(e.path, c.path) : e.path == c.path;
+        });
+    if (repeat) continue;
+    if (e.mark.line == 0) e.mark = nearest_mark(marks, e.path, e.mark);
+    result.errors.push_back(std::move(e));
   }
 
   // Reading order is easiest to act on; errors without a line go last.

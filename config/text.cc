@@ -1,5 +1,7 @@
 #include "config/text.h"
 
+#include <arpa/inet.h>
+
 #include <array>
 
 namespace fulcrum::config {
@@ -67,6 +69,54 @@ std::string yaml_scalar(std::string_view s) {
   for (char c : s) append_escaped(out, c, '"');
   out += '"';
   return out;
+}
+
+bool is_token(std::string_view s) {
+  static constexpr std::string_view kSpecial = "!#$%&'*+-.^_`|~";
+  if (s.empty()) return false;
+  for (char c : s) {
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && kSpecial.find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+bool has_control(std::string_view s, bool tab) {
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && !(tab && c == '\t')) || u == 0x7f) return true;
+  }
+  return false;
+}
+
+// The same reading as the runtime's CidrSet::add (l7/router/router.cc), so what passes here
+// cannot fail there.
+bool is_address_or_cidr(std::string_view s) {
+  const size_t slash = s.find('/');
+  const std::string addr(s.substr(0, slash));
+  unsigned char bytes[16];
+  unsigned max = 0;
+  if (inet_pton(AF_INET, addr.c_str(), bytes) == 1) {
+    max = 32;
+  } else if (inet_pton(AF_INET6, addr.c_str(), bytes) == 1) {
+    max = 128;
+  } else {
+    return false;
+  }
+  if (slash == std::string_view::npos) return true;
+  auto prefix = parse_uint(s.substr(slash + 1), 999);
+  return prefix && s.size() - slash - 1 <= 3 && *prefix <= max;
+}
+
+std::string entry_path(std::string_view parent, std::string_view key) {
+  bool plain = !key.empty();
+  for (char c : key) {
+    plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_');
+  }
+  std::string out(parent);
+  if (plain) return out + "." + std::string(key);
+  return out + "[" + quote(key) + "]";
 }
 
 }  // namespace fulcrum::config

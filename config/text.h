@@ -19,4 +19,17 @@ std::optional<std::uint64_t> parse_uint(std::string_view s, std::uint64_t max);
 // else double-quoted.
 std::string yaml_scalar(std::string_view s);
 
+// An HTTP token (RFC 9110 §5.6.2): what header field names and methods are made of.
+bool is_token(std::string_view s);
+
+// True when `s` holds an ASCII control byte (CR, LF, NUL, ...); tab is allowed when `tab`.
+bool has_control(std::string_view s, bool tab = false);
+
+// An IPv4 or IPv6 address, optionally with a /prefix length: 10.0.0.0/8, ::1, fd00::/8.
+bool is_address_or_cidr(std::string_view s);
+
+// The key path of a mapping entry: `parent.key`, or `parent["key"]` when the key holds
+// anything but letters, digits, '-' and '_' (so the path stays readable and unambiguous).
+std::string entry_path(std::string_view parent, std::string_view key);
+
 }  // namespace fulcrum::config

@@ -2,6 +2,7 @@
 // loader and the quick mode, so a config is held to the same rules however it was written.
 #include <algorithm>
 
+#include "config/checks.h"
 #include "config/loader.h"
 #include "config/suggest.h"
 #include "config/text.h"
@@ -104,7 +105,12 @@ void Checker::listener(const Config& c, size_t i) {
   }
 
   if (l.backend.empty()) {
-    error(l.mark, p + ".backend", "backend is required: the name of one of the backends");
+    // With routes, a request no route takes gets 404; without, there is nowhere to send any.
+    if (l.routes.empty()) {
+      error(l.mark, p + ".backend",
+            "backend is required (unless the listener has routes): the name of one of the "
+            "backends");
+    }
   } else if (!c.backends.empty()) {
     std::vector<std::string_view> names;
     for (const BackendConfig& b : c.backends) names.push_back(b.name);
@@ -118,6 +124,39 @@ void Checker::listener(const Config& c, size_t i) {
       error(km.at("backend", l.mark), p + ".backend", std::move(msg));
     }
   }
+
+  // Positions of list items and map entries are not kept in the structs; the loader adds them
+  // from the path.
+  for (size_t t = 0; t < l.trusted_proxies.size(); ++t) {
+    if (!is_address_or_cidr(l.trusted_proxies[t])) {
+      error(
+          {}, p + ".trusted_proxies[" + std::to_string(t) + "]",
+          "expected an address or CIDR like 10.0.0.0/8 or ::1, got " + quote(l.trusted_proxies[t]));
+    }
+  }
+  for (const auto& [status, body] : l.error_bodies) {
+    const std::string ep = p + ".error_bodies." + std::to_string(status);
+    if (std::find(std::begin(detail::kErrorStatuses), std::end(detail::kErrorStatuses), status) ==
+        std::end(detail::kErrorStatuses)) {
+      error({}, ep,
+            "lbd generates no " + std::to_string(status) +
+                " error; expected one of: 400, 404, 408, 413, 414, 431, 502, 503, 504");
+    } else if (body.size() > detail::kMaxFixedBody) {
+      error({}, ep, "at most 8KiB, got " + std::to_string(body.size()) + " bytes");
+    }
+  }
+  if (l.access_log.enabled) {
+    const std::string& path = l.access_log.path;
+    if (path != "stdout" && path != "stderr" &&
+        (!path.starts_with("/") || path.find('\0') != std::string::npos)) {
+      std::string msg = "expected stdout, stderr or an absolute file path, got " + quote(path);
+      if (auto near = closest_match(path, {"stdout", "stderr"})) {
+        msg += "; did you mean '" + *near + "'?";
+      }
+      error({}, p + ".access_log.path", std::move(msg));
+    }
+  }
+  detail::check_routes(c, i, errors_);
 
   positive(l.header_timeout, km, l.mark, p, "header_timeout");
   positive(l.idle_timeout, km, l.mark, p, "idle_timeout");

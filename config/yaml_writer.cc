@@ -1,11 +1,147 @@
 // to_yaml(): the config as a user would write it. Every key is written, defaults included, so
-// the output doubles as a full reference of what lbd is running with.
+// the output doubles as a full reference of what lbd is running with. The exceptions are the
+// keys whose absence means something: a listener's `backend` when it has routes and none,
+// `access_log` when the log is off, and a route's match conditions, header operations and
+// rewrite when it has none.
 #include <sstream>
 
+#include "config/checks.h"
 #include "config/loader.h"
 #include "config/text.h"
 
 namespace fulcrum::config {
+namespace {
+
+// A scalar inside a flow list `[a, b]`: yaml_scalar's plain form, unless a ':' could be read
+// as a mapping there.
+std::string flow_scalar(std::string_view s) {
+  std::string out = yaml_scalar(s);
+  if (out.front() != '"' && out.find(':') != std::string::npos) out = "\"" + out + "\"";
+  return out;
+}
+
+std::string flow_list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + flow_scalar(items[i]);
+  return out + "]";
+}
+
+void write_fields(std::ostream& out, const char* key, const std::vector<FieldMatch>& fs) {
+  if (fs.empty()) return;
+  out << "          " << key << ":\n";
+  for (const FieldMatch& f : fs) {
+    out << "            - name: " << yaml_scalar(f.name) << "\n";
+    if (f.kind == FieldMatch::Kind::kEquals) {
+      out << "              value: " << yaml_scalar(f.value) << "\n";
+    } else if (f.kind == FieldMatch::Kind::kRegex) {
+      out << "              regex: " << yaml_scalar(f.value) << "\n";
+    }
+  }
+}
+
+void write_match(std::ostream& out, const RouteMatch& m) {
+  if (m == RouteMatch{}) return;
+  out << "        match:\n";
+  if (!m.hosts.empty()) out << "          host: " << flow_list(m.hosts) << "\n";
+  switch (m.path_kind) {
+    case RouteMatch::PathKind::kAny:
+      break;
+    case RouteMatch::PathKind::kExact:
+      out << "          path: " << yaml_scalar(m.path) << "\n";
+      break;
+    case RouteMatch::PathKind::kPrefix:
+      out << "          path_prefix: " << yaml_scalar(m.path) << "\n";
+      break;
+    case RouteMatch::PathKind::kRegex:
+      out << "          path_regex: " << yaml_scalar(m.path) << "\n";
+      break;
+  }
+  if (!m.methods.empty()) out << "          method: " << flow_list(m.methods) << "\n";
+  write_fields(out, "headers", m.headers);
+  write_fields(out, "query", m.query);
+  write_fields(out, "cookies", m.cookies);
+  if (!m.sources.empty()) out << "          source: " << flow_list(m.sources) << "\n";
+}
+
+void write_ops(std::ostream& out, const char* key, const HeaderOps& ops) {
+  if (ops.empty()) return;
+  out << "        " << key << ":\n";
+  for (const auto* list : {&ops.set, &ops.add}) {
+    if (list->empty()) continue;
+    out << "          " << (list == &ops.set ? "set" : "add") << ":\n";
+    for (const auto& [name, value] : *list) {
+      out << "            " << yaml_scalar(name) << ": " << yaml_scalar(value) << "\n";
+    }
+  }
+  if (!ops.remove.empty()) out << "          remove: " << flow_list(ops.remove) << "\n";
+}
+
+void write_route(std::ostream& out, const RouteConfig& r) {
+  out << "      - name: " << yaml_scalar(r.name) << "\n";
+  write_match(out, r.match);
+  switch (r.action) {
+    case RouteConfig::Action::kForward:
+      out << "        backend: " << yaml_scalar(r.backend) << "\n";
+      break;
+    case RouteConfig::Action::kSplit:
+      out << "        split:" << (r.split.empty() ? " []" : "") << "\n";
+      for (const WeightedBackend& w : r.split) {
+        out << "          - backend: " << yaml_scalar(w.backend) << "\n"
+            << "            weight: " << w.weight << "\n";
+      }
+      break;
+    case RouteConfig::Action::kRedirect:
+      out << "        redirect:\n"
+          << "          to: " << yaml_scalar(r.redirect_to) << "\n"
+          << "          status: " << r.redirect_status << "\n";
+      break;
+    case RouteConfig::Action::kRespond:
+      out << "        respond:\n"
+          << "          status: " << r.respond_status << "\n"
+          << "          body: " << yaml_scalar(r.respond_body) << "\n"
+          << "          content_type: " << yaml_scalar(r.respond_content_type) << "\n";
+      break;
+  }
+  write_ops(out, "request_headers", r.request_headers);
+  write_ops(out, "response_headers", r.response_headers);
+  if (!r.strip_prefix.empty() || !r.rewrite_regex.empty()) {
+    out << "        rewrite:\n";
+    if (!r.strip_prefix.empty())
+      out << "          strip_prefix: " << yaml_scalar(r.strip_prefix) << "\n";
+    if (!r.rewrite_regex.empty()) {
+      out << "          regex: " << yaml_scalar(r.rewrite_regex) << "\n"
+          << "          replace: " << yaml_scalar(r.rewrite_replace) << "\n";
+    }
+  }
+}
+
+void write_listener(std::ostream& out, const ListenerConfig& l) {
+  out << "  - name: " << yaml_scalar(l.name) << "\n"
+      << "    address: " << yaml_scalar(format_address(l.address)) << "\n"
+      << "    mode: " << to_string(l.mode) << "\n";
+  if (!l.backend.empty() || l.routes.empty()) {
+    out << "    backend: " << yaml_scalar(l.backend) << "\n";
+  }
+  out << "    header_timeout: " << format_duration(l.header_timeout) << "\n"
+      << "    idle_timeout: " << format_duration(l.idle_timeout) << "\n"
+      << "    request_timeout: " << format_duration(l.request_timeout) << "\n"
+      << "    max_header_size: " << format_size(l.max_header_size) << "\n"
+      << "    max_body: " << format_size(l.max_body) << "\n"
+      << "    trusted_proxies: " << flow_list(l.trusted_proxies) << "\n"
+      << "    error_bodies:" << (l.error_bodies.empty() ? " {}" : "") << "\n";
+  for (const auto& [status, body] : l.error_bodies) {
+    out << "      " << status << ": " << yaml_scalar(body) << "\n";
+  }
+  if (l.access_log.enabled) {
+    out << "    access_log:\n"
+        << "      format: " << to_string(l.access_log.format) << "\n"
+        << "      path: " << yaml_scalar(l.access_log.path) << "\n";
+  }
+  out << "    routes:" << (l.routes.empty() ? " []" : "") << "\n";
+  for (const RouteConfig& r : l.routes) write_route(out, r);
+}
+
+}  // namespace
 
 std::string to_yaml(const Config& c) {
   std::ostringstream out;
@@ -17,16 +153,7 @@ std::string to_yaml(const Config& c) {
       << "log_level: " << to_string(c.log_level) << "\n";
 
   out << "listeners:" << (c.listeners.empty() ? " []" : "") << "\n";
-  for (const ListenerConfig& l : c.listeners) {
-    out << "  - name: " << yaml_scalar(l.name) << "\n"
-        << "    address: " << address(l.address) << "\n"
-        << "    mode: " << to_string(l.mode) << "\n"
-        << "    backend: " << yaml_scalar(l.backend) << "\n"
-        << "    header_timeout: " << duration(l.header_timeout) << "\n"
-        << "    idle_timeout: " << duration(l.idle_timeout) << "\n"
-        << "    max_header_size: " << format_size(l.max_header_size) << "\n"
-        << "    max_body: " << format_size(l.max_body) << "\n";
-  }
+  for (const ListenerConfig& l : c.listeners) write_listener(out, l);
 
   out << "backends:" << (c.backends.empty() ? " []" : "") << "\n";
   for (const BackendConfig& b : c.backends) {

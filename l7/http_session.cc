@@ -36,8 +36,7 @@ constexpr auto kLingerTime = std::chrono::seconds(2);
 
 HttpSession::HttpSession(WorkerContext& wc, std::shared_ptr<const Snapshot> snap,
                          const Listener* listener, tcp::socket sock)
-    : wc_(wc), snap_(std::move(snap)), lis_(listener), client_(std::move(sock)),
-      timer_(wc.worker.io()) {
+    : wc_(wc), snap_(std::move(snap)), lis_(listener), client_(std::move(sock)) {
   list_next = wc_.sessions;
   if (list_next) list_next->list_prev = this;
   wc_.sessions = this;
@@ -866,8 +865,13 @@ void HttpSession::send_error(int status, const char* reason) {
   cout_.release();
   cout_.reserve(wc_.worker.blocks());
   const auto body = lis_->error_bodies.find(status);
+  const std::size_t head_end = cout_.size();
   write_error_response(cout_, status, false,
                        body == lis_->error_bodies.end() ? std::string_view{} : body->second);
+  if (log_) {
+    const std::string_view out = cout_.view().substr(head_end);
+    log_->bytes = out.size() - (out.find("\r\n\r\n") + 4);
+  }
   resp_started_ = true;
   resp_done_ = true;
   close_after_ = true;
@@ -902,7 +906,7 @@ void HttpSession::close() {
   log_end();
   phase_ = Phase::kClosed;
   std::error_code ec;
-  timer_.cancel();
+  deadline_ = Clock::time_point::max();
   client_.close(ec);
   release_upstream(false);
   cin_.release();
@@ -916,28 +920,11 @@ void HttpSession::close() {
 
 void HttpSession::set_deadline(std::chrono::milliseconds d) {
   deadline_ = std::min(Clock::now() + d, total_deadline_);
-  // A later deadline is picked up when the armed timer fires; an earlier one must re-arm it.
-  if (timer_armed_ && deadline_ < timer_expiry_) timer_armed_ = false;
-  arm_timer();
-}
-
-void HttpSession::arm_timer() {
-  if (timer_armed_ || phase_ == Phase::kClosed) return;
-  timer_armed_ = true;
-  timer_expiry_ = deadline_;
-  const std::uint32_t gen = ++timer_gen_;
-  timer_.expires_at(deadline_);  // cancels a wait still pending; its handler sees a stale gen
-  timer_.async_wait([self = shared_from_this(), gen](const std::error_code& ec) {
-    if (gen != self->timer_gen_) return;
-    self->timer_armed_ = false;
-    if (self->phase_ == Phase::kClosed || ec == asio::error::operation_aborted) return;
-    self->on_timer();
-  });
 }
 
 void HttpSession::on_timer() {
   const auto now = Clock::now();
-  if (now < deadline_) return arm_timer();
+  if (now < deadline_) return;
   if (now >= total_deadline_ && (phase_ == Phase::kConnect || phase_ == Phase::kExchange)) {
     if (!resp_started_) return send_error(504, "request_timeout");
     return close();
@@ -958,6 +945,37 @@ void HttpSession::on_timer() {
     case Phase::kClosed:
       return close();
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The worker's timeout sweep: one timer per worker instead of one per connection, so an idle
+// connection holds no timer and moving a deadline costs a store. Timeouts fire up to one
+// interval late, which no HTTP timeout needs to be more precise than.
+
+namespace {
+constexpr auto kSweepInterval = std::chrono::milliseconds(100);
+}
+
+void sweep_sessions(WorkerContext& wc) {
+  const auto now = Clock::now();
+  for (HttpSession* s = wc.sessions; s != nullptr;) {
+    HttpSession* next = s->list_next;
+    if (s->phase_ != HttpSession::Phase::kClosed && s->deadline_ <= now) {
+      // Held while it runs: closing may release the handlers that own it.
+      if (auto keep = s->weak_from_this().lock()) s->on_timer();
+    }
+    s = next;
+  }
+}
+
+void start_sweep(WorkerContext& wc) {
+  wc.sweep_timer.expires_after(kSweepInterval);
+  wc.sweep_timer.async_wait([&wc](const std::error_code& ec) {
+    if (ec) return;
+    sweep_sessions(wc);
+    if (wc.draining && wc.sessions == nullptr) return;
+    start_sweep(wc);
+  });
 }
 
 }  // namespace fulcrum::l7

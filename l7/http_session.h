@@ -1,9 +1,9 @@
 // l7/http_session.h — one client connection of an HTTP listener, from accept to close.
 //
-// Lifetime: shared_ptr, held only by the session's own pending handlers (socket waits and its
-// timer). Every handler checks `phase_ == kClosed` first, so a handler that was already queued
-// when the session closed does nothing. The worker's intrusive session list holds raw pointers
-// that the destructor unlinks; it is used only to drain sessions at shutdown.
+// Lifetime: shared_ptr, held only by the session's own pending socket handlers. Every handler
+// checks `phase_ == kClosed` first, so a handler that was already queued when the session
+// closed does nothing. The worker's intrusive session list holds raw pointers that the
+// destructor unlinks; the worker walks it to enforce timeouts and to drain at shutdown.
 //
 // I/O is readiness-based: reads and writes are tried at once on the non-blocking sockets and
 // only an EAGAIN turns into an async_wait. So an idle keep-alive connection holds no buffer, and
@@ -14,7 +14,6 @@
 #pragma once
 
 #include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -92,18 +91,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void linger();
   void close();
 
-  // Timeouts: one timer per session, re-armed lazily: moving the deadline is a store, and the
-  // timer, when it fires early, re-arms itself for the current deadline.
+  // Timeouts: moving the deadline is a store; the worker's sweep (sweep_sessions) calls
+  // on_timer once it has passed.
   void set_deadline(std::chrono::milliseconds d);
-  void arm_timer();
   void on_timer();
+  friend void sweep_sessions(WorkerContext& wc);
 
   WorkerContext& wc_;
   std::shared_ptr<const Snapshot> snap_;
   const Listener* lis_;
   asio::ip::tcp::socket client_;
-  asio::steady_timer timer_;
-  std::chrono::steady_clock::time_point deadline_{};
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   // Bound of the whole exchange (request_timeout); max() when none is running.
   std::chrono::steady_clock::time_point total_deadline_ = std::chrono::steady_clock::time_point::max();
   std::shared_ptr<UpstreamConn> up_;
@@ -124,9 +122,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool trusted_ = false;  // the client is one of the listener's trusted_proxies
 
   Phase phase_ = Phase::kIdle;
-  bool timer_armed_ = false;
-  std::uint32_t timer_gen_ = 0;  // identifies the current timer wait; older handlers ignore
-  std::chrono::steady_clock::time_point timer_expiry_{};
   bool client_read_wait_ = false;
   bool client_write_wait_ = false;
   bool tunnel_client_eof_ = false;
@@ -163,5 +158,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool up_extra_ = false;     // upstream sent bytes past the response: do not reuse
   std::size_t resp_fwd_ = 0;  // body bytes at the front of uin_ ready to go to the client
 };
+
+// Runs every session's timeout that has passed; the worker calls it every kSweepInterval.
+void sweep_sessions(WorkerContext& wc);
+// Starts the worker's periodic sweep; it stops by itself once the worker drains and has no
+// session left.
+void start_sweep(WorkerContext& wc);
 
 }  // namespace fulcrum::l7

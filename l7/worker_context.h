@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <asio/steady_timer.hpp>
 #include <memory>
 #include <string>
 
@@ -16,12 +17,13 @@ namespace fulcrum::l7 {
 class HttpSession;
 
 struct WorkerContext {
-  explicit WorkerContext(Worker& w) : worker(w), pool(w.io()) {}
+  explicit WorkerContext(Worker& w) : worker(w), pool(w.io()), sweep_timer(w.io()) {}
 
   Worker& worker;
   // Replaced by the control thread through Worker::post, read only on this worker's thread.
   std::shared_ptr<const Snapshot> snapshot;
   UpstreamPool pool;
+  asio::steady_timer sweep_timer;  // session timeouts (l7/http_session.cc: start_sweep)
   // Heads are parsed here and rewritten at once, so a session never holds the ~4 KiB header
   // array while it waits; only the few facts it needs later are copied out.
   http1::RequestHead req_scratch;

@@ -129,9 +129,13 @@ int Server::run() {
     }
   }
   for (std::size_t l = 0; l < snapshot_->listeners.size(); ++l) {
-    LOG_INFO("listener {} on {} ({}) -> backend {}", snapshot_->listeners[l].name,
+    const auto& lc = cfg.listeners[l];
+    LOG_INFO("listener {} on {} ({}) -> {}", snapshot_->listeners[l].name,
              endpoint_text(acceptors_[0][l]->local_endpoint()),
-             config::to_string(snapshot_->listeners[l].mode), cfg.listeners[l].backend);
+             config::to_string(snapshot_->listeners[l].mode),
+             lc.routes.empty() ? "backend " + lc.backend
+                               : fmt::format("{} route(s), default {}", lc.routes.size(),
+                                             lc.backend.empty() ? "404" : lc.backend));
   }
 
   signals_.add(SIGINT);
@@ -148,6 +152,7 @@ int Server::run() {
   running_ = n;
   for (auto& w : workers_) {
     for (auto& acc : acceptors_[w->index()]) acc->start();
+    l7::start_sweep(*contexts_[w->index()]);
     w->start([this] {
       if (running_.fetch_sub(1) == 1) asio::post(control_, [this] { control_.stop(); });
     });
@@ -251,6 +256,7 @@ void Server::finish_worker(std::size_t i) {
     s = next;
   }
   ctx.pool.close_all();
+  ctx.sweep_timer.cancel();
   workers_[i]->release_guard();
   workers_[i]->io().restart();
   workers_[i]->io().run();

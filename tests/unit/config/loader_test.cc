@@ -452,8 +452,8 @@ backends:
 )");
   EXPECT_THAT(messages(r),
               ElementsAre("t.yaml:2:5: listeners[0].address: address is required",
-                          "t.yaml:2:5: listeners[0].backend: backend is required: the name of one "
-                          "of the backends",
+                          "t.yaml:2:5: listeners[0].backend: backend is required (unless the "
+                          "listener has routes): the name of one of the backends",
                           "t.yaml:4:5: backends[0].name: name is required",
                           "t.yaml:4:14: backends[0].servers: at least one server is required",
                           "t.yaml:7:9: backends[1].servers[0].address: address is required "
