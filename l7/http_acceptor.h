@@ -28,6 +28,7 @@ class HttpAcceptor {
   WorkerContext& wc_;
   std::size_t index_;
   asio::ip::tcp::acceptor acceptor_;
+  asio::ip::tcp::endpoint peer_;  // filled by the accept in flight (one at a time)
   asio::steady_timer backoff_;
   bool closed_ = false;
 };

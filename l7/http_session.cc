@@ -35,8 +35,9 @@ constexpr auto kLingerTime = std::chrono::seconds(2);
 }  // namespace
 
 HttpSession::HttpSession(WorkerContext& wc, std::shared_ptr<const Snapshot> snap,
-                         const Listener* listener, tcp::socket sock)
+                         const Listener* listener, tcp::socket sock, const tcp::endpoint& peer)
     : wc_(wc), snap_(std::move(snap)), lis_(listener), client_(std::move(sock)) {
+  client_addr_ = peer.address();
   list_next = wc_.sessions;
   if (list_next) list_next->list_prev = this;
   wc_.sessions = this;
@@ -54,22 +55,25 @@ void HttpSession::start() {
   std::error_code ec;
   client_.non_blocking(true, ec);
   client_.set_option(tcp::no_delay(true), ec);
-  const tcp::endpoint peer = client_.remote_endpoint(ec);
-  if (ec) {
-    close();
-    return;
+  asio::ip::address addr = client_addr_;
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
+    addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
   }
-  const auto addr = peer.address();
   client_addr_ = addr;
+  client_ipv6_ = addr.is_v6();
+  if (client_ipv6_) {
+    const auto bytes = addr.to_v6().to_bytes();
+    inet_ntop(AF_INET6, bytes.data(), client_ip_, sizeof client_ip_);
+  } else {
+    const auto bytes = addr.to_v4().to_bytes();
+    inet_ntop(AF_INET, bytes.data(), client_ip_, sizeof client_ip_);
+  }
+  client_ip_len_ = static_cast<std::uint8_t>(std::strlen(client_ip_));
   trusted_ = !lis_->trusted_proxies.empty() && lis_->trusted_proxies.contains(addr);
-  client_ipv6_ = addr.is_v6() && !addr.to_v6().is_v4_mapped();
-  const std::string text = client_ipv6_ || !addr.is_v6() ? addr.to_string()
-                                                         : asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).to_string();
-  client_ip_len_ = static_cast<std::uint8_t>(std::min(text.size(), sizeof client_ip_));
-  std::memcpy(client_ip_, text.data(), client_ip_len_);
   phase_ = Phase::kIdle;
   set_deadline(lis_->header_timeout);
-  wait_client_read();
+  // With TCP_DEFER_ACCEPT the request is usually here already: read before waiting.
+  on_client_readable();
 }
 
 void HttpSession::drain() {
@@ -164,6 +168,7 @@ void HttpSession::process_head() {
   if (lis_->access_log) log_begin(&h);
   method_ = h.method_id;
   client_minor_ = h.version_minor;
+  client_said_close_ = !h.keep_alive;
   close_after_ = close_after_ || !h.keep_alive || wc_.draining;
   upgrade_ = h.connection_upgrade;
   req_body_ = h.body;
@@ -883,6 +888,12 @@ void HttpSession::send_error(int status, const char* reason) {
 // the response still in flight; so shut our side, read what is left for a moment, then close.
 void HttpSession::linger_close() {
   std::error_code ec;
+  // A client that asked to close sends nothing after its (complete, fully read) request, so
+  // there is nothing to linger for: close now and save a round of the event loop.
+  if (client_said_close_ && req_done_ && cin_.empty()) {
+    client_.shutdown(tcp::socket::shutdown_send, ec);
+    return close();
+  }
   client_.shutdown(tcp::socket::shutdown_send, ec);
   if (ec) return close();
   phase_ = Phase::kLinger;

@@ -30,7 +30,7 @@ namespace fulcrum::l7 {
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(WorkerContext& wc, std::shared_ptr<const Snapshot> snap, const Listener* listener,
-              asio::ip::tcp::socket sock);
+              asio::ip::tcp::socket sock, const asio::ip::tcp::endpoint& peer);
   ~HttpSession();
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
@@ -127,6 +127,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool tunnel_client_eof_ = false;
   bool tunnel_up_eof_ = false;
   bool close_after_ = false;  // close the client connection once this response is out
+  bool client_said_close_ = false;  // the client asked to close: it sends nothing more
 
   // The request in flight.
   http1::Method method_ = http1::Method::kGet;
