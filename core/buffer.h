@@ -112,6 +112,7 @@ class Buffer {
     if (begin_ == end_) begin_ = end_ = 0;
   }
   void append(std::string_view s) {
+    if (s.empty()) return;  // an empty view may have a null data(); memcpy must not see it
     std::memcpy(data_ + end_, s.data(), s.size());
     end_ += s.size();
   }

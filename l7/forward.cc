@@ -282,13 +282,15 @@ std::string_view status_text(int status) {
   }
 }
 
-void write_error_response(Buffer& out, int status, bool keep_alive, std::string_view body) {
+void write_error_response(Buffer& out, int status, bool keep_alive, std::string_view body,
+                          bool head_only) {
   const std::string_view text = status_text(status);
   const std::string fallback = fmt::format("{} {}\n", status, text);
   if (body.empty()) body = fallback;
   std::string msg = fmt::format(
       "HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{}", status,
-      text, body.size(), keep_alive ? "" : "Connection: close\r\n", body);
+      text, body.size(), keep_alive ? "" : "Connection: close\r\n",
+      head_only ? std::string_view{} : body);
   Writer w{out};
   w.put(msg);
 }

@@ -157,6 +157,7 @@ void HttpSession::on_client_readable() {
 
 void HttpSession::process_head() {
   http1::RequestHead& h = wc_.req_scratch;
+  method_ = http1::Method::kGet;  // until this head parses: an error for it gets a body
   const http1::ParseResult r = http1::parse_request_head(cin_.view(), h, lis_->limits);
   if (r.status == http1::ParseStatus::kIncomplete) {
     // The buffer holds max_head bytes at most, so a full buffer is a head over the limit.
@@ -872,7 +873,8 @@ void HttpSession::send_error(int status, const char* reason) {
   const auto body = lis_->error_bodies.find(status);
   const std::size_t head_end = cout_.size();
   write_error_response(cout_, status, false,
-                       body == lis_->error_bodies.end() ? std::string_view{} : body->second);
+                       body == lis_->error_bodies.end() ? std::string_view{} : body->second,
+                       method_ == http1::Method::kHead);
   if (log_) {
     const std::string_view out = cout_.view().substr(head_end);
     log_->bytes = out.size() - (out.find("\r\n\r\n") + 4);

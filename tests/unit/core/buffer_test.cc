@@ -55,3 +55,17 @@ TEST(Buffer, GrowingKeepsBytes) {
 
 }  // namespace
 }  // namespace fulcrum
+
+namespace fulcrum {
+namespace {
+
+TEST(Buffer, AppendingAnEmptyViewIsANoOp) {
+  BlockPool pool;
+  Buffer b;
+  b.reserve(pool);
+  b.append(std::string_view{});  // null data(): must not reach memcpy (UBSan would abort)
+  EXPECT_TRUE(b.empty());
+}
+
+}  // namespace
+}  // namespace fulcrum
