@@ -67,13 +67,13 @@ class Buffer {
     }
     if (data_) {
       std::memcpy(fresh, data_ + begin_, size());
-      end_ = size();
+      end_ = static_cast<std::uint32_t>(size());
       begin_ = 0;
       free_block();
     }
     pool_ = &pool;
     data_ = fresh;
-    cap_ = cap;
+    cap_ = static_cast<std::uint32_t>(cap);
   }
   // Gives the block back if no bytes are held.
   void release_if_empty() {
@@ -101,20 +101,20 @@ class Buffer {
     end_ -= begin_;
     begin_ = 0;
   }
-  void produce(std::size_t n) { end_ += n; }
+  void produce(std::size_t n) { end_ += static_cast<std::uint32_t>(n); }
   void consume(std::size_t n) {
-    begin_ += n;
+    begin_ += static_cast<std::uint32_t>(n);
     if (begin_ == end_) begin_ = end_ = 0;
   }
   // Keeps only the first `n` readable bytes.
   void truncate(std::size_t n) {
-    end_ = begin_ + n;
+    end_ = begin_ + static_cast<std::uint32_t>(n);
     if (begin_ == end_) begin_ = end_ = 0;
   }
   void append(std::string_view s) {
     if (s.empty()) return;  // an empty view may have a null data(); memcpy must not see it
     std::memcpy(data_ + end_, s.data(), s.size());
-    end_ += s.size();
+    end_ += static_cast<std::uint32_t>(s.size());
   }
 
  private:
@@ -126,11 +126,13 @@ class Buffer {
       delete[] data_;
     }
   }
+  // 32-bit offsets (blocks are at most a few MiB) keep a Buffer at 32 bytes; a connection has
+  // four of them even while idle.
   BlockPool* pool_ = nullptr;
   char* data_ = nullptr;
-  std::size_t cap_ = 0;
-  std::size_t begin_ = 0;
-  std::size_t end_ = 0;
+  std::uint32_t cap_ = 0;
+  std::uint32_t begin_ = 0;
+  std::uint32_t end_ = 0;
 };
 
 }  // namespace fulcrum

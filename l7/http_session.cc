@@ -60,20 +60,24 @@ void HttpSession::start() {
     addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
   }
   client_addr_ = addr;
-  client_ipv6_ = addr.is_v6();
-  if (client_ipv6_) {
-    const auto bytes = addr.to_v6().to_bytes();
-    inet_ntop(AF_INET6, bytes.data(), client_ip_, sizeof client_ip_);
-  } else {
-    const auto bytes = addr.to_v4().to_bytes();
-    inet_ntop(AF_INET, bytes.data(), client_ip_, sizeof client_ip_);
-  }
-  client_ip_len_ = static_cast<std::uint8_t>(std::strlen(client_ip_));
   trusted_ = !lis_->trusted_proxies.empty() && lis_->trusted_proxies.contains(addr);
   phase_ = Phase::kIdle;
   set_deadline(lis_->header_timeout);
   // With TCP_DEFER_ACCEPT the request is usually here already: read before waiting.
   on_client_readable();
+}
+
+// The client's address as text, formatted when a request needs it rather than kept per
+// connection (an idle connection should cost as little as possible).
+std::string_view HttpSession::client_ip(char (&buf)[46]) const {
+  if (client_addr_.is_v6()) {
+    const auto bytes = client_addr_.to_v6().to_bytes();
+    inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf);
+  } else {
+    const auto bytes = client_addr_.to_v4().to_bytes();
+    inet_ntop(AF_INET, bytes.data(), buf, sizeof buf);
+  }
+  return {buf, std::strlen(buf)};
 }
 
 void HttpSession::drain() {
@@ -235,7 +239,8 @@ void HttpSession::process_head() {
       route_ && !route_->request_ops.empty() ? &route_->request_ops : nullptr;
   uout_.reserve(wc_.worker.blocks(), h.head_size + kForwardOverhead + target.size() +
                                          (ops ? kForwardOverhead : 0));
-  const ClientInfo ci{{client_ip_, client_ip_len_}, client_ipv6_, "http", trusted_};
+  char ip[46];
+  const ClientInfo ci{client_ip(ip), client_addr_.is_v6(), "http", trusted_};
   if (!write_request_head(uout_, h, ci, upgrade_, target, ops, authority)) {
     return send_error(431, "request head too large after rewriting");
   }
@@ -669,7 +674,7 @@ void HttpSession::tunnel_pump() {
     tcp::socket& from;
     tcp::socket& to;
     Buffer& buf;
-    std::size_t& fwd;
+    std::uint32_t& fwd;
     bool& eof;
   };
   Dir dirs[2] = {{client_, up_->sock, cin_, req_fwd_, tunnel_client_eof_},
@@ -739,7 +744,8 @@ void HttpSession::tunnel_pump() {
 void HttpSession::log_begin(const http1::RequestHead* h) {
   if (!log_) {
     log_ = std::make_unique<AccessRecord>();
-    log_->client.assign(client_ip_, client_ip_len_);
+    char ip[46];
+    log_->client.assign(client_ip(ip));
     log_->listener = lis_->name;
   }
   AccessRecord& r = *log_;
@@ -857,8 +863,8 @@ std::string_view HttpSession::rewrite_path(std::string_view path, std::string_vi
 // Ending
 
 void HttpSession::send_error(int status, const char* reason) {
-  LOG_INFO("{}: {} -> {} ({})", lis_->name, std::string_view(client_ip_, client_ip_len_), status,
-           reason);
+  char ip[46];
+  LOG_INFO("{}: {} -> {} ({})", lis_->name, client_ip(ip), status, reason);
   if (resp_sent_) return close();  // part of an answer is out: only closing is honest
   if (lis_->access_log) {
     if (!log_ || !log_->active) log_begin(nullptr);

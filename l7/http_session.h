@@ -77,6 +77,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void log_begin(const http1::RequestHead* h);
   void log_end();
 
+  std::string_view client_ip(char (&buf)[46]) const;
+
   // Routing.
   void respond_local(const http1::RequestHead& h, std::string_view host, std::string_view path,
                      std::string_view query);
@@ -116,48 +118,44 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   std::unique_ptr<AccessRecord> log_;  // only when the listener logs
   asio::ip::address client_addr_;
-  char client_ip_[46] = {};
-  std::uint8_t client_ip_len_ = 0;
-  bool client_ipv6_ = false;
-  bool trusted_ = false;  // the client is one of the listener's trusted_proxies
+  const char* retry_reason_ = "";
+
+  // Exchange state, 8-byte fields first and flags last: the session's size is most of what an
+  // idle connection costs.
+  std::uint64_t req_remaining_ = 0;
+  std::uint64_t req_body_seen_ = 0;
+  std::uint64_t resp_remaining_ = 0;
+  http1::ChunkedDecoder req_chunked_;
+  http1::ChunkedDecoder resp_chunked_;
+  std::uint32_t req_fwd_ = 0;    // body bytes at the front of cin_ ready to go upstream
+  std::uint32_t uout_sent_ = 0;  // bytes of uout_ already written
+  std::uint32_t resp_fwd_ = 0;   // body bytes at the front of uin_ ready to go to the client
+  std::uint16_t retry_status_ = 502;
 
   Phase phase_ = Phase::kIdle;
+  http1::Method method_ = http1::Method::kGet;
+  http1::BodyKind req_body_ = http1::BodyKind::kNone;
+  http1::BodyKind resp_body_ = http1::BodyKind::kNone;
+  std::uint8_t client_minor_ = 1;
+  std::uint8_t attempts_ = 0;
+  bool trusted_ = false;  // the client is one of the listener's trusted_proxies
   bool client_read_wait_ = false;
   bool client_write_wait_ = false;
   bool tunnel_client_eof_ = false;
   bool tunnel_up_eof_ = false;
-  bool close_after_ = false;  // close the client connection once this response is out
+  bool close_after_ = false;        // close the client connection once this response is out
   bool client_said_close_ = false;  // the client asked to close: it sends nothing more
-
-  // The request in flight.
-  http1::Method method_ = http1::Method::kGet;
-  std::uint8_t client_minor_ = 1;
   bool upgrade_ = false;
-  http1::BodyKind req_body_ = http1::BodyKind::kNone;
-  std::uint64_t req_remaining_ = 0;
-  std::uint64_t req_body_seen_ = 0;
-  http1::ChunkedDecoder req_chunked_;
   bool req_done_ = false;
-  std::size_t req_fwd_ = 0;    // body bytes at the front of cin_ ready to go upstream
-  std::size_t uout_sent_ = 0;  // bytes of uout_ already written
   bool req_body_sent_ = false;  // some body byte left: a retry is no longer possible
-  std::uint8_t attempts_ = 0;
-  bool reused_ = false;  // the upstream connection came from the pool
-  bool retry_same_ = false;  // next attempt: same server allowed, fresh connection only
-  int retry_status_ = 502;
-  const char* retry_reason_ = "";
-
-  // The response in flight.
+  bool reused_ = false;         // the upstream connection came from the pool
+  bool retry_same_ = false;     // next attempt: same server allowed, fresh connection only
   bool resp_head_done_ = false;
   bool resp_started_ = false;  // some byte of the final response reached cout_
   bool resp_sent_ = false;     // some byte of the response reached the client
-  http1::BodyKind resp_body_ = http1::BodyKind::kNone;
-  std::uint64_t resp_remaining_ = 0;
-  http1::ChunkedDecoder resp_chunked_;
   bool resp_done_ = false;
   bool resp_keep_alive_ = false;
-  bool up_extra_ = false;     // upstream sent bytes past the response: do not reuse
-  std::size_t resp_fwd_ = 0;  // body bytes at the front of uin_ ready to go to the client
+  bool up_extra_ = false;  // upstream sent bytes past the response: do not reuse
 };
 
 // Runs every session's timeout that has passed; the worker calls it every kSweepInterval.
