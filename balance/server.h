@@ -22,6 +22,14 @@ struct Server {
   std::uint32_t id = 0;
 
   std::atomic<bool> up{true};
+  mutable std::atomic<std::uint32_t> consecutive_failures{0};
+  mutable std::atomic<std::uint32_t> consecutive_5xx{0};
 };
+inline void record_success(const Server& s) {
+  if (s.consecutive_failures.load(std::memory_order_relaxed) != 0) s.consecutive_failures.store(0, std::memory_order_relaxed);
+  if (s.consecutive_5xx.load(std::memory_order_relaxed) != 0) s.consecutive_5xx.store(0, std::memory_order_relaxed);
+}
+inline void record_failure(const Server& s) { s.consecutive_failures.fetch_add(1, std::memory_order_relaxed); }
+inline void record_5xx(const Server& s) { s.consecutive_5xx.fetch_add(1, std::memory_order_relaxed); }
 
 }  // namespace fulcrum::balance

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/health.h"
 #include "config/routes.h"
 #include "config/units.h"
 
@@ -41,7 +42,17 @@ struct KeyMarks {
 
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 enum class Mode { kHttp, kTcp, kUdp };
-enum class BalanceAlgorithm { kRoundRobin };
+enum class BalanceAlgorithm {
+  kRoundRobin,
+  kWeightedRoundRobin,
+  kLeastConnections,
+  kRandom,
+  kP2cEwma,
+  kSourceHash,
+  kMaglev,    // consistent_hash, method maglev
+  kRingHash,  // consistent_hash, method ring_hash (bounded loads)
+  kFirst
+};
 // kNet servers are reached over the network; kDemo servers are served by lbd itself on
 // loopback (see l7/demo_server.h), for the quickstart and for tests.
 enum class ServerKind { kNet, kDemo };
@@ -51,6 +62,11 @@ struct ServerConfig {
   ServerKind kind = ServerKind::kNet;
   Address address;           // required for kNet; for kDemo, default 127.0.0.1:0 (any port)
   std::uint32_t weight = 1;  // 1..256
+  bool backup = false;       // used only while no primary server of the backend is usable
+  std::uint32_t max_connections = 0;  // concurrent exchanges; 0 = unlimited
+  Duration slow_start = Duration(0);  // weight ramps from ~0 to full over this after recovery
+  enum class Admin { kEnabled, kDrain, kDisabled };
+  Admin admin = Admin::kEnabled;  // initial admin state (drain: no new requests)
   Mark mark;
   KeyMarks key_marks;
   bool operator==(const ServerConfig&) const = default;
@@ -64,6 +80,10 @@ struct BackendConfig {
   Duration response_timeout = std::chrono::seconds(60);  // request sent -> first response byte
   Duration idle_timeout = std::chrono::seconds(60);      // pooled upstream connection lifetime
   std::uint32_t max_idle = 128;  // idle pooled connections per worker per server; 0 = no reuse
+  HashKey hash_key;             // source_hash / maglev / ring_hash
+  double hash_balance_factor = 1.25;  // ring_hash bounded loads: capacity = factor x average
+  HealthCheckConfig health_check;
+  OutlierConfig outlier;
   Mark mark;
   KeyMarks key_marks;
   bool operator==(const BackendConfig&) const = default;

@@ -28,6 +28,20 @@ ssize_t send_iov(int fd, iovec* iov, int count) {
   return ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+bool idempotent(http1::Method m) {
+  switch (m) {
+    case http1::Method::kGet:
+    case http1::Method::kHead:
+    case http1::Method::kOptions:
+    case http1::Method::kTrace:
+    case http1::Method::kPut:
+    case http1::Method::kDelete:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Upper bound of loop turns one pump runs before yielding to other connections of the worker.
 constexpr int kPumpBudget = 64;
 constexpr auto kLingerTime = std::chrono::seconds(2);
@@ -327,6 +341,7 @@ void HttpSession::connect_upstream() {
 
 void HttpSession::on_connected(const std::error_code& ec) {
   if (ec) {
+    balance::record_failure(*server_);
     LOG_INFO("{}: connect to {}/{} failed: {}", lis_->name, server_->backend, server_->name,
              ec.message());
     return retry_or_fail("upstream connect failed", 502);
@@ -485,8 +500,11 @@ void HttpSession::pump_response() {
       continue;
     }
     if (r != Io::kData) {
-      if (!resp_head_done_ && uin_.empty() && reused_) {
-        return retry_or_fail("upstream closed a reused connection", 502);
+      // Nothing came back: a reused connection may simply have gone stale, and a request that
+      // is idempotent (RFC 9110 §9.2.2) may go to another server when its server died on it.
+      if (!resp_head_done_ && uin_.empty() && (reused_ || idempotent(method_))) {
+        if (!reused_) balance::record_failure(*server_);
+        return retry_or_fail("upstream closed before responding", 502);
       }
       if (!resp_head_done_) return send_error(502, "upstream closed before a complete response");
       return close();  // truncated body: the client must see the connection end too
@@ -551,6 +569,11 @@ bool HttpSession::on_response_head() {
     resp_head_done_ = true;
     resp_started_ = true;
     if (log_) log_->status = h.status;
+    if (h.status >= 500) {
+      balance::record_5xx(*server_);
+    } else {
+      balance::record_success(*server_);
+    }
     resp_body_ = h.body;
     resp_remaining_ = h.content_length;
     resp_keep_alive_ = h.keep_alive;
@@ -955,8 +978,10 @@ void HttpSession::on_timer() {
       return send_error(408, "request header timeout");
     case Phase::kConnect:
       LOG_INFO("{}: connect to {}/{} timed out", lis_->name, server_->backend, server_->name);
+      balance::record_failure(*server_);
       return retry_or_fail("upstream connect timeout", 504);
     case Phase::kExchange:
+      if (server_ && !resp_head_done_) balance::record_failure(*server_);
       if (!resp_started_) return send_error(504, "upstream response timeout");
       return close();
     case Phase::kTunnel:

@@ -106,6 +106,7 @@ int Server::run() {
   if (!start_demo_servers(cfg)) return 1;
   snapshot_ = compile(cfg);
   if (!snapshot_) return 1;
+  monitor(snapshot_);
 
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(i));
@@ -164,6 +165,7 @@ int Server::run() {
     workers_[i]->join();
     finish_worker(i);
   }
+  monitor_.reset();
   demo_.clear();
   snapshot_.reset();
   for (auto& ctx : contexts_) ctx->snapshot.reset();
@@ -210,14 +212,33 @@ void Server::reload() {
   }
   log::set_level(to_log_level(cfg.log_level));
   snapshot_ = snap;
+  monitor(snap);
   for (auto& ctx : contexts_) {
     ctx->worker.post([c = ctx.get(), snap] { c->snapshot = snap; });
   }
   LOG_INFO("reloaded {} (generation {})", initial_.source, snap->generation);
 }
 
+void Server::monitor(const std::shared_ptr<const l7::Snapshot>& snap) {
+  std::map<std::uint32_t, health::ServerHealth> previous;
+  if (monitor_) {
+    previous = monitor_->state();
+    monitor_->stop();
+  }
+  std::vector<health::BackendToCheck> backends;
+  for (std::size_t b = 0; b < snap->backends.size(); ++b) {
+    const auto& bc = snap->config->backends[b];
+    health::BackendToCheck c{bc.name, {}, bc.health_check, bc.outlier};
+    for (const auto& s : snap->backends[b]->servers) c.servers.push_back(s.get());
+    backends.push_back(std::move(c));
+  }
+  monitor_ = std::make_unique<health::Monitor>(control_, std::move(backends), previous);
+  monitor_->start();
+}
+
 void Server::begin_shutdown() {
   stopping_ = true;
+  if (monitor_) monitor_->stop();
   std::error_code ec;
   signals_.cancel(ec);
   for (std::size_t i = 0; i < workers_.size(); ++i) {

@@ -17,6 +17,7 @@
 
 #include "config/model.h"
 #include "core/worker.h"
+#include "health/monitor.h"
 #include "l7/demo_server.h"
 #include "l7/http_acceptor.h"
 #include "l7/snapshot.h"
@@ -37,6 +38,8 @@ class Server {
   void on_signal(int signo);
   void reload();
   void begin_shutdown();
+  // Replaces the health monitor with one for `snap`, keeping the state of servers that stay.
+  void monitor(const std::shared_ptr<const l7::Snapshot>& snap);
   void finish_worker(std::size_t i);
 
   config::Config initial_;
@@ -46,6 +49,7 @@ class Server {
   l7::ServerIds server_ids_;
   std::uint64_t generation_ = 0;
   std::shared_ptr<const l7::Snapshot> snapshot_;
+  std::unique_ptr<health::Monitor> monitor_;
   std::map<std::string, std::unique_ptr<l7::DemoServer>> demo_;  // by "backend/server"
   // Access-log outputs by path, kept across reloads so a reload does not reopen them.
   std::map<std::string, std::shared_ptr<l7::AccessLogSink>> access_logs_;
