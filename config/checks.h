@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -25,6 +26,11 @@ std::string_view action_key(RouteConfig::Action a);
 // The routes of listeners[listener]: values (regexes, CIDRs, header names, statuses, ...) and
 // references to backends. Errors carry paths; the loader adds positions.
 void check_routes(const Config& c, std::size_t listener, std::vector<ConfigError>& errors);
+
+// The balancing and health settings of backend `b` (at `path`): hash settings against the
+// algorithm, health check and outlier bounds. Errors carry paths; the loader adds positions.
+void check_balancing(const BackendConfig& b, const std::string& path,
+                     std::vector<ConfigError>& errors);
 
 }  // namespace detail
 }  // namespace fulcrum::config

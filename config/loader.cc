@@ -88,6 +88,20 @@ void Walker::read_uint(const Field& f, std::uint64_t lo, std::uint64_t hi, std::
   }
 }
 
+void Walker::read_bool(const Field& f, bool& out) {
+  constexpr std::string_view kWant = "expected true or false";
+  auto t = text(f, kWant);
+  if (!t) return;
+  // YAML 1.2's core schema; yes/no/on/off (YAML 1.1) are refused rather than guessed.
+  if (*t == "true" || *t == "True" || *t == "TRUE") {
+    out = true;
+  } else if (*t == "false" || *t == "False" || *t == "FALSE") {
+    out = false;
+  } else {
+    bad_value(f, kWant, *t);
+  }
+}
+
 bool Walker::expect_list(const Field& f, std::string_view what) {
   if (f.value.IsSequence()) return true;
   error(f.mark, f.path,
@@ -237,14 +251,25 @@ BackendConfig Walker::read_backend(const YAML::Node& n, const std::string& path)
         std::string("expected a backend (a mapping with name: and servers:), got ") + kind_name(n));
     return b;
   }
+  bool balance_ok = true;
+  bool consistent = false;  // balance: consistent_hash
+  ConsistentHash ch;
   for_each_field(n, path,
-                 {"name", "balance", "connect_timeout", "response_timeout", "idle_timeout",
-                  "max_idle", "servers"},
+                 {"name", "balance", "consistent_hash", "hash_key", "health_check", "outlier",
+                  "connect_timeout", "response_timeout", "idle_timeout", "max_idle", "servers"},
                  b.key_marks, [&](const Field& f) {
                    if (f.key == "name") {
                      read_name(f, b.name);
                    } else if (f.key == "balance") {
-                     read_enum(f, {BalanceAlgorithm::kRoundRobin}, b.balance);
+                     balance_ok = read_balance(f, b.balance, consistent);
+                   } else if (f.key == "consistent_hash") {
+                     read_consistent_hash(f, b, ch);
+                   } else if (f.key == "hash_key") {
+                     read_hash_key(f, b.hash_key);
+                   } else if (f.key == "health_check") {
+                     read_health_check(f, b.health_check);
+                   } else if (f.key == "outlier") {
+                     read_outlier(f, b.outlier);
                    } else if (f.key == "connect_timeout") {
                      read_duration(f, b.connect_timeout);
                    } else if (f.key == "response_timeout") {
@@ -260,6 +285,7 @@ BackendConfig Walker::read_backend(const YAML::Node& n, const std::string& path)
                      });
                    }
                  });
+  check_balancing(b, path, balance_ok, consistent, ch);
   // Defaults wait until the whole mapping is read: `servers:` may come before `name:`.
   for (size_t i = 0; i < b.servers.size(); ++i) {
     ServerConfig& s = b.servers[i];
@@ -285,17 +311,31 @@ ServerConfig Walker::read_server(const YAML::Node& n, const std::string& path) {
               kind_name(n));
     return s;
   }
-  for_each_field(n, path, {"name", "address", "kind", "weight"}, s.key_marks, [&](const Field& f) {
-    if (f.key == "name") {
-      read_name(f, s.name);
-    } else if (f.key == "address") {
-      read_address(f, s.address);
-    } else if (f.key == "kind") {
-      read_enum(f, {ServerKind::kNet, ServerKind::kDemo}, s.kind);
-    } else if (f.key == "weight") {
-      read_uint(f, 1, 256, s.weight);
-    }
-  });
+  for_each_field(
+      n, path,
+      {"name", "address", "kind", "weight", "backup", "max_connections", "slow_start", "admin"},
+      s.key_marks, [&](const Field& f) {
+        if (f.key == "name") {
+          read_name(f, s.name);
+        } else if (f.key == "address") {
+          read_address(f, s.address);
+        } else if (f.key == "kind") {
+          read_enum(f, {ServerKind::kNet, ServerKind::kDemo}, s.kind);
+        } else if (f.key == "weight") {
+          read_uint(f, 1, 256, s.weight);
+        } else if (f.key == "backup") {
+          read_bool(f, s.backup);
+        } else if (f.key == "max_connections") {
+          read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), s.max_connections);
+        } else if (f.key == "slow_start") {
+          read_duration(f, s.slow_start);
+        } else if (f.key == "admin") {
+          read_enum(f,
+                    {ServerConfig::Admin::kEnabled, ServerConfig::Admin::kDrain,
+                     ServerConfig::Admin::kDisabled},
+                    s.admin);
+        }
+      });
   if (s.kind == ServerKind::kDemo && !s.key_marks.by_key.contains("address")) {
     s.address.host = "127.0.0.1";
     s.address.port = 0;

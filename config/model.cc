@@ -7,8 +7,9 @@ const Mark& KeyMarks::at(std::string_view key, const Mark& fallback) const {
   return it == by_key.end() ? fallback : it->second;
 }
 
-// These spellings are the YAML spellings: the loader parses by comparing against them and
-// to_yaml writes them, so each enum has exactly one place that names its values.
+// These spellings are the YAML spellings (BalanceAlgorithm aside, see below): the loader parses
+// by comparing against them and to_yaml writes them, so each enum has exactly one place that
+// names its values.
 std::string_view to_string(LogLevel v) {
   switch (v) {
     case LogLevel::kTrace:
@@ -41,6 +42,24 @@ std::string_view to_string(BalanceAlgorithm v) {
   switch (v) {
     case BalanceAlgorithm::kRoundRobin:
       return "round_robin";
+    case BalanceAlgorithm::kWeightedRoundRobin:
+      return "weighted_round_robin";
+    case BalanceAlgorithm::kLeastConnections:
+      return "least_connections";
+    case BalanceAlgorithm::kRandom:
+      return "random";
+    case BalanceAlgorithm::kP2cEwma:
+      return "p2c_ewma";
+    case BalanceAlgorithm::kSourceHash:
+      return "source_hash";
+    // YAML writes these two as `balance: consistent_hash` with `consistent_hash.method`
+    // (balance_yaml_name() in parse_enums.h); these names are for logs, metrics and flags.
+    case BalanceAlgorithm::kMaglev:
+      return "maglev";
+    case BalanceAlgorithm::kRingHash:
+      return "ring_hash";
+    case BalanceAlgorithm::kFirst:
+      return "first";
   }
   return "?";
 }

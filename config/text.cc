@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <array>
+#include <charconv>
 
 namespace fulcrum::config {
 
@@ -50,6 +51,13 @@ std::optional<std::uint64_t> parse_uint(std::string_view s, std::uint64_t max) {
     v = v * 10 + d;
   }
   return v;
+}
+
+std::string format_number(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  if (ec != std::errc()) return "?";
+  return std::string(buf, end);
 }
 
 std::string yaml_scalar(std::string_view s) {

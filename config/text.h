@@ -15,6 +15,9 @@ std::string quote(std::string_view s, char q = '"');
 // Plain decimal digits only (no sign, spaces or 0x), at most `max`.
 std::optional<std::uint64_t> parse_uint(std::string_view s, std::uint64_t max);
 
+// The shortest decimal text that reads back as exactly `v` ("1.25", "2").
+std::string format_number(double v);
+
 // `s` as a YAML scalar that reads back as the same string: plain when that is unambiguous,
 // else double-quoted.
 std::string yaml_scalar(std::string_view s);

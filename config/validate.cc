@@ -218,6 +218,13 @@ void Checker::backend(const Config& c, size_t i) {
             "expected a whole number from 1 to 256, got " + std::to_string(s.weight));
     }
   }
+  if (!b.servers.empty() && std::all_of(b.servers.begin(), b.servers.end(),
+                                        [](const ServerConfig& s) { return s.backup; })) {
+    error(km.at("servers", b.mark), p + ".servers",
+          "at least one server must not be a backup (backup servers take over only when every "
+          "other server is down)");
+  }
+  detail::check_balancing(b, p, errors_);
 }
 
 }  // namespace

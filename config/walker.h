@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/loader.h"
+#include "config/parse_enums.h"
 #include "config/suggest.h"
 #include "config/text.h"
 
@@ -110,9 +111,33 @@ class Walker {
   void read_texts(const Field& f, std::string_view items, std::string_view item, bool single,
                   std::vector<std::string>& out);
 
+  void read_bool(const Field& f, bool& out);
+
   ListenerConfig read_listener(const YAML::Node& n, const std::string& path);
   BackendConfig read_backend(const YAML::Node& n, const std::string& path);
   ServerConfig read_server(const YAML::Node& n, const std::string& path);
+
+  // backend_loader.cc: balancing and health keys of a backend.
+  struct ConsistentHash {  // what a backend's `consistent_hash` block said
+    bool given = false;
+    bool ring = false;  // method: ring_hash
+    bool has_key = false;
+    std::optional<Mark> factor_mark;  // balance_factor was written here
+    Mark mark;
+    std::string path;
+  };
+  // Sets out to the algorithm; `consistent` when the word was consistent_hash. False when the
+  // value was rejected.
+  bool read_balance(const Field& f, BalanceAlgorithm& out, bool& consistent);
+  void read_consistent_hash(const Field& f, BackendConfig& b, ConsistentHash& out);
+  void read_hash_key(const Field& f, HashKey& out);
+  // The relations between balance, consistent_hash and hash_key that only the YAML can show
+  // (which keys were written); validate() checks the values.
+  void check_balancing(BackendConfig& b, const std::string& path, bool balance_ok, bool consistent,
+                       const ConsistentHash& ch);
+  void read_health_check(const Field& f, HealthCheckConfig& out);
+  void read_expect_status(const Field& f, std::vector<std::pair<int, int>>& out);
+  void read_outlier(const Field& f, OutlierConfig& out);
 
   // routes_loader.cc
   void read_error_bodies(const Field& f, std::map<int, std::string>& out);

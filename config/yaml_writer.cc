@@ -1,12 +1,14 @@
 // to_yaml(): the config as a user would write it. Every key is written, defaults included, so
 // the output doubles as a full reference of what lbd is running with. The exceptions are the
 // keys whose absence means something: a listener's `backend` when it has routes and none,
-// `access_log` when the log is off, and a route's match conditions, header operations and
-// rewrite when it has none.
+// `access_log` when the log is off, a route's match conditions, header operations and rewrite
+// when it has none, a backend's health_check and outlier when off, and hash settings for
+// algorithms that do not hash.
 #include <sstream>
 
 #include "config/checks.h"
 #include "config/loader.h"
+#include "config/parse_enums.h"
 #include "config/text.h"
 
 namespace fulcrum::config {
@@ -141,12 +143,83 @@ void write_listener(std::ostream& out, const ListenerConfig& l) {
   for (const RouteConfig& r : l.routes) write_route(out, r);
 }
 
+std::string status_ranges(const std::vector<std::pair<int, int>>& ranges) {
+  std::string out = "[";
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    auto [lo, hi] = ranges[i];
+    out += i ? ", " : "";
+    out +=
+        lo == hi ? std::to_string(lo) : "\"" + std::to_string(lo) + "-" + std::to_string(hi) + "\"";
+  }
+  return out + "]";
+}
+
+// Absent blocks mean something (no checks, no outlier detection), so they are written only when
+// on; inside them, every key is.
+void write_health(std::ostream& out, const HealthCheckConfig& hc, const OutlierConfig& o) {
+  if (hc.type != HealthCheckConfig::Type::kNone) {
+    out << "    health_check:\n"
+        << "      type: " << to_string(hc.type) << "\n"
+        << "      interval: " << format_duration(hc.interval) << "\n"
+        << "      timeout: " << format_duration(hc.timeout) << "\n"
+        << "      rise: " << hc.rise << "\n"
+        << "      fall: " << hc.fall << "\n";
+    if (hc.type == HealthCheckConfig::Type::kHttp) {
+      out << "      method: " << yaml_scalar(hc.method) << "\n"
+          << "      path: " << yaml_scalar(hc.path) << "\n"
+          << "      host: " << yaml_scalar(hc.host) << "\n"
+          << "      expect_status: " << status_ranges(hc.expect_status) << "\n"
+          << "      expect_body: " << yaml_scalar(hc.expect_body) << "\n";
+    }
+    out << "      source: " << yaml_scalar(hc.source) << "\n";
+  }
+  if (o.enabled) {
+    out << "    outlier:\n"
+        << "      consecutive_5xx: " << o.consecutive_5xx << "\n"
+        << "      consecutive_failures: " << o.consecutive_failures << "\n"
+        << "      base_ejection: " << format_duration(o.base_ejection) << "\n"
+        << "      max_ejection: " << format_duration(o.max_ejection) << "\n"
+        << "      max_ejection_percent: " << o.max_ejection_percent << "\n";
+  }
+}
+
+// Hash settings are written only for the algorithms that read them: anywhere else they are an
+// error.
+void write_backend(std::ostream& out, const BackendConfig& b) {
+  out << "  - name: " << yaml_scalar(b.name) << "\n"
+      << "    balance: " << balance_yaml_name(b.balance) << "\n";
+  if (b.balance == BalanceAlgorithm::kMaglev || b.balance == BalanceAlgorithm::kRingHash) {
+    bool ring = b.balance == BalanceAlgorithm::kRingHash;
+    out << "    consistent_hash:\n"
+        << "      method: " << (ring ? "ring_hash" : "maglev") << "\n"
+        << "      key: " << yaml_scalar(format_hash_key(b.hash_key)) << "\n";
+    if (ring) out << "      balance_factor: " << format_number(b.hash_balance_factor) << "\n";
+  } else if (b.balance == BalanceAlgorithm::kSourceHash) {
+    out << "    hash_key: " << yaml_scalar(format_hash_key(b.hash_key)) << "\n";
+  }
+  write_health(out, b.health_check, b.outlier);
+  out << "    connect_timeout: " << format_duration(b.connect_timeout) << "\n"
+      << "    response_timeout: " << format_duration(b.response_timeout) << "\n"
+      << "    idle_timeout: " << format_duration(b.idle_timeout) << "\n"
+      << "    max_idle: " << b.max_idle << "\n"
+      << "    servers:" << (b.servers.empty() ? " []" : "") << "\n";
+  for (const ServerConfig& s : b.servers) {
+    out << "      - name: " << yaml_scalar(s.name) << "\n"
+        << "        address: " << yaml_scalar(format_address(s.address)) << "\n"
+        << "        kind: " << to_string(s.kind) << "\n"
+        << "        weight: " << s.weight << "\n"
+        << "        backup: " << (s.backup ? "true" : "false") << "\n"
+        << "        max_connections: " << s.max_connections << "\n"
+        << "        slow_start: " << format_duration(s.slow_start) << "\n"
+        << "        admin: " << to_string(s.admin) << "\n";
+  }
+}
+
 }  // namespace
 
 std::string to_yaml(const Config& c) {
   std::ostringstream out;
   auto duration = [](Duration d) { return format_duration(d); };
-  auto address = [](const Address& a) { return yaml_scalar(format_address(a)); };
 
   out << "workers: " << (c.workers == 0 ? std::string("auto") : std::to_string(c.workers)) << "\n"
       << "shutdown_timeout: " << duration(c.shutdown_timeout) << "\n"
@@ -156,21 +229,7 @@ std::string to_yaml(const Config& c) {
   for (const ListenerConfig& l : c.listeners) write_listener(out, l);
 
   out << "backends:" << (c.backends.empty() ? " []" : "") << "\n";
-  for (const BackendConfig& b : c.backends) {
-    out << "  - name: " << yaml_scalar(b.name) << "\n"
-        << "    balance: " << to_string(b.balance) << "\n"
-        << "    connect_timeout: " << duration(b.connect_timeout) << "\n"
-        << "    response_timeout: " << duration(b.response_timeout) << "\n"
-        << "    idle_timeout: " << duration(b.idle_timeout) << "\n"
-        << "    max_idle: " << b.max_idle << "\n"
-        << "    servers:" << (b.servers.empty() ? " []" : "") << "\n";
-    for (const ServerConfig& s : b.servers) {
-      out << "      - name: " << yaml_scalar(s.name) << "\n"
-          << "        address: " << address(s.address) << "\n"
-          << "        kind: " << to_string(s.kind) << "\n"
-          << "        weight: " << s.weight << "\n";
-    }
-  }
+  for (const BackendConfig& b : c.backends) write_backend(out, b);
   return out.str();
 }
 

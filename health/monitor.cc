@@ -3,12 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <functional>
-#include <optional>
 #include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
+#include <functional>
+#include <optional>
 
 #include "core/log.h"
 #include "l7/http1/parser.h"
@@ -78,8 +78,8 @@ bool status_expected(const config::HealthCheckConfig& hc, int status) {
 std::optional<std::pair<bool, std::string>> judge_http(const config::HealthCheckConfig& hc,
                                                        const std::string& in, bool eof) {
   l7::http1::ResponseHead head;
-  const auto r = l7::http1::parse_response_head(in, head, l7::http1::Limits{},
-                                                l7::http1::Method::kGet);
+  const auto r =
+      l7::http1::parse_response_head(in, head, l7::http1::Limits{}, l7::http1::Method::kGet);
   if (r.status == l7::http1::ParseStatus::kError) {
     return std::make_pair(false, fmt::format("bad response: {}", r.reason));
   }
@@ -92,15 +92,15 @@ std::optional<std::pair<bool, std::string>> judge_http(const config::HealthCheck
   }
   if (hc.expect_body.empty()) return std::make_pair(true, fmt::format("status {}", head.status));
   const std::string_view body = std::string_view(in).substr(head.head_size);
-  const bool complete = eof || in.size() >= kMaxCheckResponse ||
-                        (head.body == l7::http1::BodyKind::kContentLength &&
-                         body.size() >= head.content_length);
+  const bool complete =
+      eof || in.size() >= kMaxCheckResponse ||
+      (head.body == l7::http1::BodyKind::kContentLength && body.size() >= head.content_length);
   if (body.find(hc.expect_body) != std::string_view::npos) {
     return std::make_pair(true, fmt::format("status {}, body matched", head.status));
   }
   if (!complete) return std::nullopt;
-  return std::make_pair(false, fmt::format("status {}, body lacks \"{}\"", head.status,
-                                           hc.expect_body));
+  return std::make_pair(false,
+                        fmt::format("status {}, body lacks \"{}\"", head.status, hc.expect_body));
 }
 
 void read_more(const std::shared_ptr<Probe>& p, const config::HealthCheckConfig& hc) {
@@ -140,10 +140,10 @@ Monitor::Monitor(asio::io_context& io, std::vector<BackendToCheck> backends,
       if (t->st.ejected) ++g->ejected;
       t->timer = std::make_unique<asio::steady_timer>(io);
       if (g->check.type == config::HealthCheckConfig::Type::kHttp) {
-        const std::string host = g->check.host.empty()
-                                     ? fmt::format("{}:{}", s->endpoint.address().to_string(),
-                                                   s->endpoint.port())
-                                     : g->check.host;
+        const std::string host =
+            g->check.host.empty()
+                ? fmt::format("{}:{}", s->endpoint.address().to_string(), s->endpoint.port())
+                : g->check.host;
         t->request = fmt::format(
             "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: fulcrum-health-check\r\n"
             "Connection: close\r\n\r\n",
@@ -194,9 +194,9 @@ void Monitor::schedule(Target& t, bool first) {
   rng_ ^= rng_ << 17;
   const auto interval = t.group->check.interval.count();
   const double unit = static_cast<double>(rng_ >> 11) / static_cast<double>(1ull << 53);
-  const auto delay = first ? static_cast<std::int64_t>(unit * static_cast<double>(interval))
-                           : static_cast<std::int64_t>(static_cast<double>(interval) *
-                                                       (0.9 + 0.2 * unit));
+  const auto delay =
+      first ? static_cast<std::int64_t>(unit * static_cast<double>(interval))
+            : static_cast<std::int64_t>(static_cast<double>(interval) * (0.9 + 0.2 * unit));
   t.timer->expires_after(milliseconds(delay));
   t.timer->async_wait([this, &t, alive = alive_](const std::error_code& ec) {
     if (ec || !*alive) return;
@@ -209,11 +209,11 @@ void Monitor::run_check(Target& t) {
   auto p = std::make_shared<Probe>(io_);
   t.probe = p;
   p->finish = [this, &t, p_weak = std::weak_ptr<Probe>(p), alive = alive_](bool ok,
-                                                                            std::string why) {
+                                                                           std::string why) {
     if (!*alive) return;
     auto probe = p_weak.lock();
-    const auto took = probe ? duration_cast<microseconds>(Clock::now() - probe->start)
-                            : microseconds(0);
+    const auto took =
+        probe ? duration_cast<microseconds>(Clock::now() - probe->start) : microseconds(0);
     on_result(t, ok, std::move(why), took);
     schedule(t, /*first=*/false);
   };
@@ -252,9 +252,9 @@ void Monitor::on_result(Target& t, bool ok, std::string result, microseconds too
     if (!st.active_up && st.successes >= hc.rise) {
       st.active_up = true;
       ++st.transitions;
-      LOG_WARN("server {}/{} is UP: {} check passed {} time(s) ({})", t.group->name,
-               t.server->name, hc.type == config::HealthCheckConfig::Type::kTcp ? "tcp" : "http",
-               st.successes, result);
+      LOG_WARN("server {}/{} is UP: {} check passed {} time(s) ({})", t.group->name, t.server->name,
+               hc.type == config::HealthCheckConfig::Type::kTcp ? "tcp" : "http", st.successes,
+               result);
     }
     // A passing active check ends an ejection early.
     if (st.ejected) {
@@ -318,8 +318,8 @@ void Monitor::poll_outliers() {
       ++st.transitions;
       s.consecutive_failures.store(0, std::memory_order_relaxed);
       s.consecutive_5xx.store(0, std::memory_order_relaxed);
-      LOG_WARN("server {}/{} ejected for {}ms (ejection {}): {}", g->name, s.name,
-               length.count(), st.ejections,
+      LOG_WARN("server {}/{} ejected for {}ms (ejection {}): {}", g->name, s.name, length.count(),
+               st.ejections,
                fail ? fmt::format("{} consecutive connect failures/timeouts", failures)
                     : fmt::format("{} consecutive 5xx responses", errors));
       apply(*t);

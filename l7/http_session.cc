@@ -1,12 +1,11 @@
 #include "l7/http_session.h"
 
 #include <arpa/inet.h>
+#include <re2/re2.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <asio/post.hpp>
-#include <re2/re2.h>
-
 #include <cstdio>
 #include <cstring>
 
@@ -125,25 +124,29 @@ HttpSession::Io HttpSession::read_into(tcp::socket& s, Buffer& b, std::size_t ca
 void HttpSession::wait_client_read() {
   if (client_read_wait_ || phase_ == Phase::kClosed) return;
   client_read_wait_ = true;
-  client_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const std::error_code& ec) {
-    self->client_read_wait_ = false;
-    if (self->phase_ == Phase::kClosed || ec == asio::error::operation_aborted) return;
-    self->on_client_readable();
-  });
+  client_.async_wait(tcp::socket::wait_read,
+                     [self = shared_from_this()](const std::error_code& ec) {
+                       self->client_read_wait_ = false;
+                       if (self->phase_ == Phase::kClosed || ec == asio::error::operation_aborted)
+                         return;
+                       self->on_client_readable();
+                     });
 }
 
 void HttpSession::wait_client_write() {
   if (client_write_wait_ || phase_ == Phase::kClosed) return;
   client_write_wait_ = true;
-  client_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const std::error_code& ec) {
-    self->client_write_wait_ = false;
-    if (self->phase_ == Phase::kClosed || ec == asio::error::operation_aborted) return;
-    if (self->phase_ == Phase::kTunnel) {
-      self->tunnel_pump();
-    } else {
-      self->pump_response();
-    }
-  });
+  client_.async_wait(tcp::socket::wait_write,
+                     [self = shared_from_this()](const std::error_code& ec) {
+                       self->client_write_wait_ = false;
+                       if (self->phase_ == Phase::kClosed || ec == asio::error::operation_aborted)
+                         return;
+                       if (self->phase_ == Phase::kTunnel) {
+                         self->tunnel_pump();
+                       } else {
+                         self->pump_response();
+                       }
+                     });
 }
 
 void HttpSession::on_client_readable() {
@@ -244,6 +247,7 @@ void HttpSession::process_head() {
     }
   }
   if (backend_ == nullptr) return send_error(404, "no route");
+  hash_ = backend_->hashes ? request_hash(h, path, query) : 0;
 
   std::string_view target;
   if ((route_ && route_->rewrites_path()) || !authority.empty()) {
@@ -251,8 +255,8 @@ void HttpSession::process_head() {
   }
   const CompiledHeaderOps* ops =
       route_ && !route_->request_ops.empty() ? &route_->request_ops : nullptr;
-  uout_.reserve(wc_.worker.blocks(), h.head_size + kForwardOverhead + target.size() +
-                                         (ops ? kForwardOverhead : 0));
+  uout_.reserve(wc_.worker.blocks(),
+                h.head_size + kForwardOverhead + target.size() + (ops ? kForwardOverhead : 0));
   char ip[46];
   const ClientInfo ci{client_ip(ip), client_addr_.is_v6(), "http", trusted_};
   if (!write_request_head(uout_, h, ci, upgrade_, target, ops, authority)) {
@@ -273,7 +277,8 @@ bool HttpSession::account_request_body() {
       req_done_ = true;
       break;
     case http1::BodyKind::kContentLength: {
-      const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(avail, req_remaining_));
+      const std::size_t take =
+          static_cast<std::size_t>(std::min<std::uint64_t>(avail, req_remaining_));
       req_fwd_ += take;
       req_remaining_ -= take;
       req_body_seen_ += take;
@@ -306,7 +311,7 @@ bool HttpSession::account_request_body() {
 void HttpSession::connect_upstream() {
   const Backend& backend = *backend_;
   ++attempts_;
-  const balance::PickContext ctx{attempts_ - 1u, server_};
+  const balance::PickContext ctx{attempts_ - 1u, server_, {}, hash_};
   const balance::Server* s = backend.balancer->pick(ctx);
   if (s == nullptr && attempts_ > 1) {
     // No other server: a connection that went stale in the pool is retried on the same server
@@ -316,6 +321,9 @@ void HttpSession::connect_upstream() {
   }
   if (s == nullptr) return send_error(503, "no server available");
   server_ = s;
+  // Load-aware balancers read `active`; it counts this exchange until release_upstream().
+  s->active.fetch_add(1, std::memory_order_relaxed);
+  active_on_ = s;
   if (log_) {
     log_->backend = backend.name;
     log_->server = s->name;
@@ -331,12 +339,12 @@ void HttpSession::connect_upstream() {
   up_->server_id = s->id;
   phase_ = Phase::kConnect;
   set_deadline(backend.connect_timeout);
-  up_->sock.async_connect(s->endpoint, [self = shared_from_this(), conn = up_](
-                                           const std::error_code& ec) {
-    if (self->phase_ != Phase::kConnect || self->up_ != conn) return;
-    if (ec == asio::error::operation_aborted) return;
-    self->on_connected(ec);
-  });
+  up_->sock.async_connect(s->endpoint,
+                          [self = shared_from_this(), conn = up_](const std::error_code& ec) {
+                            if (self->phase_ != Phase::kConnect || self->up_ != conn) return;
+                            if (ec == asio::error::operation_aborted) return;
+                            self->on_connected(ec);
+                          });
 }
 
 void HttpSession::on_connected(const std::error_code& ec) {
@@ -372,6 +380,7 @@ void HttpSession::retry_or_fail(const char* reason, int status) {
 
 void HttpSession::start_exchange() {
   phase_ = Phase::kExchange;
+  sent_at_ = Clock::now();
   ++up_->requests;
   set_deadline(backend_->response_timeout);
   pump_request();
@@ -403,6 +412,10 @@ void HttpSession::wait_up_write() {
 }
 
 void HttpSession::release_upstream(bool reusable) {
+  if (active_on_) {
+    active_on_->active.fetch_sub(1, std::memory_order_relaxed);
+    active_on_ = nullptr;
+  }
   if (!up_) return;
   auto conn = std::move(up_);
   up_.reset();
@@ -574,6 +587,10 @@ bool HttpSession::on_response_head() {
     } else {
       balance::record_success(*server_);
     }
+    balance::Server::record_latency(
+        *server_,
+        static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - sent_at_).count()));
     resp_body_ = h.body;
     resp_remaining_ = h.content_length;
     resp_keep_alive_ = h.keep_alive;
@@ -621,8 +638,8 @@ bool HttpSession::account_response_body() {
       if (client_minor_ == 0) return dechunk_response();
       const auto step = resp_chunked_.feed({uin_.data() + resp_fwd_, avail});
       if (step.status == http1::ParseStatus::kError) {
-        LOG_INFO("{}: bad chunked body from {}/{}: {}", lis_->name, server_->backend,
-                 server_->name, step.reason);
+        LOG_INFO("{}: bad chunked body from {}/{}: {}", lis_->name, server_->backend, server_->name,
+                 step.reason);
         send_error(502, step.reason);  // a 502 if nothing went out yet, else a cut connection
         return false;
       }
@@ -641,13 +658,13 @@ bool HttpSession::account_response_body() {
 // bytes go through the decoder one at a time (a few per chunk); payload runs are moved whole.
 bool HttpSession::dechunk_response() {
   char* base = const_cast<char*>(uin_.data());
-  std::size_t in = resp_fwd_;  // next byte to decode
+  std::size_t in = resp_fwd_;   // next byte to decode
   std::size_t out = resp_fwd_;  // end of the payload kept so far
   const std::size_t end = uin_.size();
   while (in < end && !resp_done_) {
     std::uint64_t run = resp_chunked_.data_remaining();
-    const std::size_t n = run > 0 ? static_cast<std::size_t>(std::min<std::uint64_t>(run, end - in))
-                                   : 1;
+    const std::size_t n =
+        run > 0 ? static_cast<std::size_t>(std::min<std::uint64_t>(run, end - in)) : 1;
     const auto step = resp_chunked_.feed({base + in, n});
     if (step.status == http1::ParseStatus::kError) {
       send_error(502, step.reason);
@@ -761,6 +778,50 @@ void HttpSession::tunnel_pump() {
   if (progress) set_deadline(lis_->idle_timeout);
 }
 
+// What consistent and source hashing hash for this request (the backend's hash_key). 0, for a
+// key the request does not carry, makes the balancer fall back to round robin.
+std::uint64_t HttpSession::request_hash(const http1::RequestHead& h, std::string_view path,
+                                        std::string_view query) const {
+  const config::HashKey& key = backend_->hash_key;
+  switch (key.kind) {
+    case config::HashKey::Kind::kSource:
+      return balance::hash_of(client_addr_);
+    case config::HashKey::Kind::kPath:
+      return balance::hash_of(path);
+    case config::HashKey::Kind::kHeader:
+      for (std::size_t i = 0; i < h.header_count; ++i) {
+        if (http1::iequals(h.headers[i].name, key.name))
+          return balance::hash_of(h.headers[i].value);
+      }
+      return 0;
+    case config::HashKey::Kind::kQuery:
+    case config::HashKey::Kind::kCookie: {
+      const bool cookie = key.kind == config::HashKey::Kind::kCookie;
+      auto find = [&](std::string_view list, char sep) -> std::uint64_t {
+        while (!list.empty()) {
+          const std::size_t end = list.find(sep);
+          std::string_view item = list.substr(0, end);
+          while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+          const std::size_t eq = item.find('=');
+          if (eq != std::string_view::npos && item.substr(0, eq) == key.name) {
+            return balance::hash_of(item.substr(eq + 1));
+          }
+          if (end == std::string_view::npos) break;
+          list.remove_prefix(end + 1);
+        }
+        return 0;
+      };
+      if (!cookie) return find(query, '&');
+      for (std::size_t i = 0; i < h.header_count; ++i) {
+        if (!http1::iequals(h.headers[i].name, "cookie")) continue;
+        if (std::uint64_t v = find(h.headers[i].value, ';')) return v;
+      }
+      return 0;
+    }
+  }
+  return 0;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Access log: the record is filled as the exchange goes and written once when it ends.
 
@@ -839,12 +900,24 @@ void HttpSession::respond_local(const http1::RequestHead& h, std::string_view fu
     put("\r\nLocation: ");
     for (const auto& piece : route_->redirect) {
       switch (piece.kind) {
-        case Route::Piece::Kind::kLiteral: put(piece.text); break;
-        case Route::Piece::Kind::kScheme: put("http"); break;
-        case Route::Piece::Kind::kHost: put(host); break;
-        case Route::Piece::Kind::kPath: put(path); break;
-        case Route::Piece::Kind::kQuery: put(query); break;
-        case Route::Piece::Kind::kRequestUri: put(request_uri); break;
+        case Route::Piece::Kind::kLiteral:
+          put(piece.text);
+          break;
+        case Route::Piece::Kind::kScheme:
+          put("http");
+          break;
+        case Route::Piece::Kind::kHost:
+          put(host);
+          break;
+        case Route::Piece::Kind::kPath:
+          put(path);
+          break;
+        case Route::Piece::Kind::kQuery:
+          put(query);
+          break;
+        case Route::Piece::Kind::kRequestUri:
+          put(request_uri);
+          break;
       }
     }
     put("\r\nContent-Length: 0\r\n");

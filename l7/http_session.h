@@ -78,6 +78,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void log_end();
 
   std::string_view client_ip(char (&buf)[46]) const;
+  std::uint64_t request_hash(const http1::RequestHead& h, std::string_view path,
+                             std::string_view query) const;
 
   // Routing.
   void respond_local(const http1::RequestHead& h, std::string_view host, std::string_view path,
@@ -105,11 +107,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   asio::ip::tcp::socket client_;
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   // Bound of the whole exchange (request_timeout); max() when none is running.
-  std::chrono::steady_clock::time_point total_deadline_ = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point total_deadline_ =
+      std::chrono::steady_clock::time_point::max();
   std::shared_ptr<UpstreamConn> up_;
   const Route* route_ = nullptr;      // of the request in flight; null: the listener default
   const Backend* backend_ = nullptr;  // of the request in flight
   const balance::Server* server_ = nullptr;
+  const balance::Server* active_on_ = nullptr;       // holds one count of its `active`
+  std::uint64_t hash_ = 0;                           // PickContext::hash of the request in flight
+  std::chrono::steady_clock::time_point sent_at_{};  // request went upstream (for EWMA latency)
 
   Buffer cin_;   // client bytes: request head, then body bytes waiting to go upstream
   Buffer cout_;  // generated response heads and errors for the client

@@ -2,13 +2,16 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/listen.h"
 
 namespace fulcrum::l7 {
 
 std::uint32_t ServerIds::get(const std::string& backend, const std::string& server,
                              const asio::ip::tcp::endpoint& ep) {
-  std::string key = fmt::format("{}/{}@{}:{}", backend, server, ep.address().to_string(), ep.port());
+  std::string key =
+      fmt::format("{}/{}@{}:{}", backend, server, ep.address().to_string(), ep.port());
   auto [it, inserted] = ids_.try_emplace(std::move(key), next_);
   if (inserted) ++next_;
   return it->second;
@@ -18,11 +21,53 @@ namespace {
 
 std::unique_ptr<balance::Balancer> make_balancer(const config::BackendConfig& bc,
                                                  const std::vector<balance::Server*>& servers) {
+  using config::BalanceAlgorithm;
+  balance::BalancerOptions options;
+  balance::Algorithm algorithm = balance::Algorithm::kRoundRobin;
   switch (bc.balance) {
-    case config::BalanceAlgorithm::kRoundRobin:
-      return balance::make_round_robin(servers);
+    case BalanceAlgorithm::kRoundRobin: {
+      // Like HAProxy's roundrobin, unequal weights are honoured (smoothly, without bursts).
+      const bool weighted = std::any_of(bc.servers.begin(), bc.servers.end(), [&](const auto& s) {
+        return s.weight != bc.servers[0].weight;
+      });
+      algorithm =
+          weighted ? balance::Algorithm::kWeightedRoundRobin : balance::Algorithm::kRoundRobin;
+      break;
+    }
+    case BalanceAlgorithm::kWeightedRoundRobin:
+      algorithm = balance::Algorithm::kWeightedRoundRobin;
+      break;
+    case BalanceAlgorithm::kLeastConnections:
+      algorithm = balance::Algorithm::kLeastConnections;
+      break;
+    case BalanceAlgorithm::kRandom:
+      algorithm = balance::Algorithm::kRandom;
+      break;
+    case BalanceAlgorithm::kP2cEwma:
+      algorithm = balance::Algorithm::kP2cEwma;
+      break;
+    case BalanceAlgorithm::kSourceHash:
+      algorithm = balance::Algorithm::kSourceHash;
+      break;
+    case BalanceAlgorithm::kMaglev:
+      algorithm = balance::Algorithm::kConsistentHash;
+      options.hash_kind = balance::ConsistentHashKind::kMaglev;
+      break;
+    case BalanceAlgorithm::kRingHash:
+      algorithm = balance::Algorithm::kConsistentHash;
+      options.hash_kind = balance::ConsistentHashKind::kRingHash;
+      options.ring_load_epsilon = bc.hash_balance_factor - 1.0;
+      break;
+    case BalanceAlgorithm::kFirst:
+      algorithm = balance::Algorithm::kFirst;
+      break;
   }
-  return nullptr;
+  return balance::make_balancer(algorithm, servers, options);
+}
+
+bool hashes(config::BalanceAlgorithm a) {
+  return a == config::BalanceAlgorithm::kSourceHash || a == config::BalanceAlgorithm::kMaglev ||
+         a == config::BalanceAlgorithm::kRingHash;
 }
 
 }  // namespace
@@ -45,6 +90,8 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     backend->response_timeout = bc.response_timeout;
     backend->idle_timeout = bc.idle_timeout;
     backend->max_idle = bc.max_idle;
+    backend->hashes = hashes(bc.balance);
+    backend->hash_key = bc.hash_key;
     std::vector<balance::Server*> raw;
     for (std::size_t s = 0; s < bc.servers.size(); ++s) {
       const auto& sc = bc.servers[s];
@@ -52,6 +99,12 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
       server->name = sc.name;
       server->backend = bc.name;
       server->weight = sc.weight;
+      server->backup = sc.backup;
+      server->max_connections = sc.max_connections;
+      server->admin.store(static_cast<std::uint8_t>(
+          sc.admin == config::ServerConfig::Admin::kDrain      ? balance::AdminState::kDrain
+          : sc.admin == config::ServerConfig::Admin::kDisabled ? balance::AdminState::kDisabled
+                                                               : balance::AdminState::kEnabled));
       if (std::error_code ec = resolve_tcp(sc.address.host, sc.address.port, server->endpoint)) {
         errors.push_back({sc.mark, fmt::format("backends[{}].servers[{}].address", b, s),
                           fmt::format("cannot resolve '{}': {}", sc.address.host, ec.message())});
@@ -90,7 +143,8 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
       for (auto& e : route_errors) errors.push_back({lc.mark, {}, std::move(e)});
     }
     l.limits.max_head = lc.max_header_size;
-    l.limits.max_request_line = std::min<std::size_t>(l.limits.max_request_line, lc.max_header_size);
+    l.limits.max_request_line =
+        std::min<std::size_t>(l.limits.max_request_line, lc.max_header_size);
     l.header_timeout = lc.header_timeout;
     l.idle_timeout = lc.idle_timeout;
     l.max_body = lc.max_body;
@@ -109,9 +163,9 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     l.error_bodies = lc.error_bodies;
     for (std::size_t t = 0; t < lc.trusted_proxies.size(); ++t) {
       if (!l.trusted_proxies.add(lc.trusted_proxies[t])) {
-        errors.push_back({lc.mark, fmt::format("listeners[{}].trusted_proxies[{}]", i, t),
-                          fmt::format("expected an address or CIDR, got '{}'",
-                                      lc.trusted_proxies[t])});
+        errors.push_back(
+            {lc.mark, fmt::format("listeners[{}].trusted_proxies[{}]", i, t),
+             fmt::format("expected an address or CIDR, got '{}'", lc.trusted_proxies[t])});
       }
     }
     snap->listeners.push_back(std::move(l));

@@ -33,6 +33,8 @@ struct Backend {
   Millis response_timeout{};
   Millis idle_timeout{};
   std::uint32_t max_idle = 0;
+  bool hashes = false;       // the balancer wants PickContext::hash (source/consistent hashing)
+  config::HashKey hash_key;  // what to hash, when it does
 };
 
 struct Listener {

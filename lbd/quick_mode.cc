@@ -4,6 +4,8 @@
 
 #include <charconv>
 
+#include "config/parse_enums.h"
+
 namespace fulcrum::lbd {
 
 const char* const kQuickModeUsage =
@@ -13,7 +15,13 @@ const char* const kQuickModeUsage =
     "  --listen ADDR             address to accept clients on (required)\n"
     "  --to ADDR[,ADDR...]       upstream servers (required, repeatable)\n"
     "  --mode http               listener mode (tcp and udp are not available yet)\n"
-    "  --balance round_robin     balancing algorithm\n"
+    "  --balance NAME            round_robin (default), weighted_round_robin,\n"
+    "                            least_connections, random, p2c_ewma, source_hash,\n"
+    "                            consistent_hash (= maglev), maglev, ring_hash, first\n"
+    "  --hash-key KEY            source | header:NAME | cookie:NAME | path | query:NAME\n"
+    "  --to ADDR=WEIGHT          a server with a weight (1..256)\n"
+    "  --health-check tcp|http:/PATH  active checks every 2s (rise 2, fall 3)\n"
+    "  --eject-after N           passive: eject a server after N failures or 5xx in a row\n"
     "  --workers N|auto          worker threads (default auto: one per core)\n"
     "  --header-timeout DURATION client request-head timeout (default 10s)\n"
     "  --upstream-timeout DURATION  wait for the upstream's response (default 60s)\n"
@@ -35,11 +43,12 @@ std::optional<std::string> take_value(const std::vector<std::string>& args, std:
 // Flags of features that have not landed yet: an error, never silently ignored.
 bool not_yet(const std::string& flag, std::vector<std::string>& errors) {
   static const std::pair<const char*, const char*> kPending[] = {
-      {"--tls-cert", "TLS termination"}, {"--tls-key", "TLS termination"},
-      {"--metrics", "the Prometheus exporter"}, {"--admin", "the admin API"},
-{"--hash-key", "hash balancing"},
-      {"--health-check", "health checks"}, {"--eject-after", "passive health checks"},
-      {"--hsts", "TLS termination"}, {"--h2c", "HTTP/2"}};
+      {"--tls-cert", "TLS termination"},
+      {"--tls-key", "TLS termination"},
+      {"--metrics", "the Prometheus exporter"},
+      {"--admin", "the admin API"},
+      {"--hsts", "TLS termination"},
+      {"--h2c", "HTTP/2"}};
   for (const auto& [name, feature] : kPending) {
     if (flag == name) {
       errors.push_back(fmt::format("{}: {} is not available in this version yet", flag, feature));
@@ -62,6 +71,7 @@ std::optional<QuickMode> parse_quick_mode(const std::vector<std::string>& args,
   config::BackendConfig backend;
   backend.name = "proxy";
   bool have_listen = false;
+  bool hash_key_given = false;
 
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& flag = args[i];
@@ -83,11 +93,22 @@ std::optional<QuickMode> parse_quick_mode(const std::vector<std::string>& args,
       std::string_view rest = *v;
       while (true) {
         const std::size_t comma = rest.find(',');
-        const std::string item(rest.substr(0, comma));
+        std::string item(rest.substr(0, comma));
+        // ADDR=WEIGHT
+        std::uint32_t weight = 1;
+        if (const std::size_t eq = item.rfind('='); eq != std::string::npos) {
+          const std::string w = item.substr(eq + 1);
+          auto [p, ec] = std::from_chars(w.data(), w.data() + w.size(), weight);
+          if (ec != std::errc() || p != w.data() + w.size() || weight == 0 || weight > 256) {
+            errors.push_back(fmt::format("--to {}: weight must be 1..256", item));
+          }
+          item.resize(eq);
+        }
         if (auto a = config::parse_address(item, &err)) {
           config::ServerConfig s;
           s.name = fmt::format("s{}", backend.servers.size() + 1);
           s.address = *a;
+          s.weight = weight;
           backend.servers.push_back(std::move(s));
         } else {
           errors.push_back(fmt::format("--to {}: {}", item, err));
@@ -110,10 +131,39 @@ std::optional<QuickMode> parse_quick_mode(const std::vector<std::string>& args,
     } else if (flag == "--balance") {
       auto v = take_value(args, i, errors);
       if (!v) continue;
-      if (*v == "round_robin") {
-        backend.balance = config::BalanceAlgorithm::kRoundRobin;
+      if (auto b = config::parse_balance(*v, &err)) {
+        backend.balance = *b;
       } else {
-        errors.push_back(fmt::format("--balance {}: supported algorithms: round_robin", *v));
+        errors.push_back(fmt::format("--balance {}: {}", *v, err));
+      }
+    } else if (flag == "--hash-key") {
+      auto v = take_value(args, i, errors);
+      if (!v) continue;
+      if (auto k = config::parse_hash_key(*v, &err)) {
+        backend.hash_key = *k;
+        hash_key_given = true;
+      } else {
+        errors.push_back(fmt::format("--hash-key {}: {}", *v, err));
+      }
+    } else if (flag == "--health-check") {
+      auto v = take_value(args, i, errors);
+      if (!v) continue;
+      if (auto hc = config::parse_health_check_flag(*v, &err)) {
+        backend.health_check = *hc;
+      } else {
+        errors.push_back(fmt::format("--health-check {}: {}", *v, err));
+      }
+    } else if (flag == "--eject-after") {
+      auto v = take_value(args, i, errors);
+      if (!v) continue;
+      std::uint32_t n = 0;
+      auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      if (ec != std::errc() || p != v->data() + v->size() || n == 0) {
+        errors.push_back(fmt::format("--eject-after {}: expected a positive count", *v));
+      } else {
+        backend.outlier.enabled = true;
+        backend.outlier.consecutive_failures = n;
+        backend.outlier.consecutive_5xx = n;
       }
     } else if (flag == "--workers") {
       auto v = take_value(args, i, errors);
@@ -150,6 +200,9 @@ std::optional<QuickMode> parse_quick_mode(const std::vector<std::string>& args,
     } else {
       errors.push_back(fmt::format("unknown option '{}' (see lbd proxy --help)", flag));
     }
+  }
+  if (hash_key_given && !config::uses_hash_key(backend.balance)) {
+    errors.push_back("--hash-key: only source_hash, consistent_hash, maglev and ring_hash use it");
   }
   if (!have_listen) errors.push_back("--listen is required");
   if (backend.servers.empty()) errors.push_back("--to is required (at least one server)");

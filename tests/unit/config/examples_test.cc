@@ -1,11 +1,12 @@
-// Every shipped example and every `# example` block in docs/config.md must load cleanly, so
-// neither can drift from what the loader accepts.
+// Every shipped example and every `# example` block in docs/*.md (config.md, routing.md, ...)
+// must load cleanly, so neither can drift from what the loader accepts.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "config/loader.h"
@@ -40,6 +41,7 @@ TEST(Examples, EveryExampleFileLoads) {
 }
 
 struct Fence {
+  std::string file;  // "docs/config.md"; empty for markdown not read from a file
   int line;          // 1-based line of the opening ``` in the markdown
   std::string lang;  // what follows the opening ```, e.g. "yaml"
   std::string text;
@@ -58,7 +60,7 @@ std::vector<Fence> fences(std::istream& md) {
       inside = false;
     } else {
       inside = true;
-      out.push_back(Fence{n, line.substr(3), ""});
+      out.push_back(Fence{"", n, line.substr(3), ""});
     }
   }
   return out;
@@ -71,10 +73,25 @@ bool starts_with_line(const Fence& f, std::string_view first) {
   return f.lang == "yaml" && f.text.starts_with(std::string(first) + "\n");
 }
 
+// The fences of every docs/*.md, in file name order.
 std::vector<Fence> read_docs() {
-  std::ifstream md(kSource / "docs" / "config.md");
-  EXPECT_TRUE(md) << "docs/config.md is missing";
-  return fences(md);
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(kSource / "docs")) {
+    if (entry.path().extension() == ".md") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  EXPECT_NE(std::find(files.begin(), files.end(), kSource / "docs" / "config.md"), files.end())
+      << "docs/config.md is missing";
+  std::vector<Fence> out;
+  for (const fs::path& f : files) {
+    std::ifstream md(f);
+    EXPECT_TRUE(md) << f;
+    for (Fence& fence : fences(md)) {
+      fence.file = "docs/" + f.filename().string();
+      out.push_back(std::move(fence));
+    }
+  }
+  return out;
 }
 
 TEST(Examples, SplitsMarkdownIntoFences) {
@@ -91,15 +108,16 @@ TEST(Examples, SplitsMarkdownIntoFences) {
 }
 
 TEST(Examples, EveryDocsExampleBlockLoads) {
-  int examples = 0;
+  std::map<std::string, int> examples;  // by file
   for (const Fence& f : read_docs()) {
     if (!starts_with_line(f, "# example")) continue;
-    ++examples;
-    std::string name = "docs/config.md block at line " + std::to_string(f.line);
+    ++examples[f.file];
+    std::string name = f.file + " block at line " + std::to_string(f.line);
     LoadResult r = load_string(f.text, name);
     EXPECT_TRUE(r.config && r.errors.empty()) << name << errors_of(r);
   }
-  EXPECT_GE(examples, 3) << "docs/config.md should show complete examples";
+  EXPECT_GE(examples["docs/config.md"], 3) << "docs/config.md should show complete examples";
+  EXPECT_GE(examples["docs/routing.md"], 2) << "docs/routing.md should show complete examples";
 }
 
 TEST(Examples, DocsErrorExampleShowsTheRealOutput) {
@@ -113,7 +131,7 @@ TEST(Examples, DocsErrorExampleShowsTheRealOutput) {
     LoadResult r = load_string(f[i].text, "fulcrum.yaml");
     std::string got;
     for (const ConfigError& e : r.errors) got += e.to_string() + "\n";
-    EXPECT_EQ(got, f[i + 1].text) << "docs/config.md line " << f[i + 1].line;
+    EXPECT_EQ(got, f[i + 1].text) << f[i + 1].file << " line " << f[i + 1].line;
   }
   EXPECT_EQ(broken, 1);
 }

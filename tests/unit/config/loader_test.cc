@@ -93,8 +93,10 @@ backends:
         kind: demo
 )");
   // `servers: x` inside a server is the one mistake, to check it does not stop the rest.
-  ASSERT_THAT(messages(r), ElementsAre("t.yaml:21:9: backends[0].servers[0]: unknown key "
-                                       "'servers'; expected one of: name, address, kind, weight"));
+  ASSERT_THAT(messages(r),
+              ElementsAre("t.yaml:21:9: backends[0].servers[0]: unknown key 'servers'; expected "
+                          "one of: name, address, kind, weight, backup, max_connections, "
+                          "slow_start, admin"));
   r = load(R"(workers: auto
 shutdown_timeout: 1.5s
 log_level: debug
@@ -263,8 +265,10 @@ backends:
                           "t.yaml:5:11: listeners[0].mode: expected one of: http, tcp, udp, got "
                           "\"htp\"; did you mean 'http'?",
                           "t.yaml:8:5: backends[0]: unknown key 'balanse'; did you mean 'balance'?",
-                          "t.yaml:9:14: backends[0].balance: expected one of: round_robin, got "
-                          "\"least_conn\"",
+                          "t.yaml:9:14: backends[0].balance: expected one of: round_robin, "
+                          "weighted_round_robin, least_connections, random, p2c_ewma, "
+                          "source_hash, consistent_hash, first, got \"least_conn\"; did you "
+                          "mean 'least_connections'?",
                           "t.yaml:12:15: backends[0].servers[0].kind: expected one of: net, demo, "
                           "got \"dmeo\"; did you mean 'demo'?",
                           "t.yaml:13:9: backends[0].servers[0]: unknown key 'wieght'; did you "

@@ -35,15 +35,15 @@ class TinyHttp {
       if (ec) return;
       auto sock = std::make_shared<tcp::socket>(std::move(s));
       auto buf = std::make_shared<std::array<char, 1024>>();
-      sock->async_read_some(asio::buffer(*buf), [this, sock, buf](const std::error_code& e,
-                                                                  std::size_t) {
-        if (e) return;
-        auto out = std::make_shared<std::string>(answer);
-        asio::async_write(*sock, asio::buffer(*out), [sock, out](auto, auto) {
-          std::error_code ignored;
-          sock->shutdown(tcp::socket::shutdown_both, ignored);
-        });
-      });
+      sock->async_read_some(asio::buffer(*buf),
+                            [this, sock, buf](const std::error_code& e, std::size_t) {
+                              if (e) return;
+                              auto out = std::make_shared<std::string>(answer);
+                              asio::async_write(*sock, asio::buffer(*out), [sock, out](auto, auto) {
+                                std::error_code ignored;
+                                sock->shutdown(tcp::socket::shutdown_both, ignored);
+                              });
+                            });
       accept();
     });
   }
