@@ -329,6 +329,11 @@ ServerConfig Walker::read_server(const YAML::Node& n, const std::string& path) {
           read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), s.max_connections);
         } else if (f.key == "slow_start") {
           read_duration(f, s.slow_start);
+          // Accepted by the schema, but the weight ramp is not in the engine yet: refusing it
+          // beats a config that silently does less than it says.
+          if (s.slow_start.count() != 0) {
+            error(f.mark, f.path, "slow_start is not supported in this version yet (use 0)");
+          }
         } else if (f.key == "admin") {
           read_enum(f,
                     {ServerConfig::Admin::kEnabled, ServerConfig::Admin::kDrain,

@@ -313,6 +313,17 @@ void HttpSession::connect_upstream() {
   ++attempts_;
   const balance::PickContext ctx{attempts_ - 1u, server_, {}, hash_};
   const balance::Server* s = backend.balancer->pick(ctx);
+  // A server at its max_connections takes no more: one more pick avoiding it, then 503 (the
+  // bounded wait queue of HAProxy's maxconn is not there yet).
+  if (s && s->max_connections != 0 &&
+      s->active.load(std::memory_order_relaxed) >= s->max_connections) {
+    s = backend.balancer->pick({attempts_, s, {}, hash_});
+    if (s && s->max_connections != 0 &&
+        s->active.load(std::memory_order_relaxed) >= s->max_connections) {
+      s = nullptr;
+    }
+    if (s == nullptr) return send_error(503, "every server is at max_connections");
+  }
   if (s == nullptr && attempts_ > 1) {
     // No other server: a connection that went stale in the pool is retried on the same server
     // with a fresh connection; a server that refused or timed out ends the request.

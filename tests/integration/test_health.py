@@ -1,6 +1,7 @@
 """Health checking end to end: a killed upstream stops getting traffic with no client error,
 comes back when restarted; an all-down backend answers 503 at once; a backup takes over."""
 import collections
+import signal
 import socket
 import threading
 import time
@@ -199,6 +200,75 @@ class Failover(LbdTestCase):
             self.assertTrue(after)
             self.assertEqual([r for r in after if r[1] != 200], [])
             self.assertEqual({r[2] for r in after}, {"spare"})
+            self.assertEqual(lbd.stop(), 0)
+
+
+class SlowUpstream(KillableUpstream):
+    """Answers /slow after 1 s, anything else at once."""
+
+    def _serve(self, c):
+        buf = b""
+        try:
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    return
+                buf += data
+                while b"\r\n\r\n" in buf:
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    with self.lock:
+                        self.hits += 1
+                    if head.startswith(b"GET /slow"):
+                        time.sleep(1.0)
+                    body = self.name.encode()
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        except OSError:
+            pass
+
+
+class Drain(LbdTestCase):
+    def test_drained_server_finishes_in_flight_and_gets_nothing_new(self):
+        a, b = SlowUpstream("a"), SlowUpstream("b")
+        text = """
+workers: 1
+listeners:
+  - name: web
+    address: 127.0.0.1:0
+    backend: app
+backends:
+  - name: app
+    servers:
+      - { name: a, address: %s }
+      - { name: b, address: %s, admin: ADMIN }
+""" % (a.address, b.address)
+        with Lbd(["--config", "{config}"], text.replace("ADMIN", "enabled")) as lbd:
+            # Round robin: the first request goes to a, the second (slow) one to b.
+            first = socket.create_connection(("127.0.0.1", lbd.port), timeout=5)
+            first.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            self.assertIn(b"\r\n\r\na", first.recv(4096))
+            slow = socket.create_connection(("127.0.0.1", lbd.port), timeout=5)
+            slow.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            time.sleep(0.2)
+            with open(lbd.config_path, "w") as f:
+                f.write(text.replace("ADMIN", "drain"))
+            lbd.send_signal(signal.SIGHUP)
+            lbd.wait_log("(generation 2)")
+            before = b.hits
+            for _ in range(10):
+                c = socket.create_connection(("127.0.0.1", lbd.port), timeout=5)
+                c.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                c.close()
+                self.assertTrue(data.endswith(b"\r\n\r\na"), data)
+            self.assertEqual(b.hits, before, "a drained server got new requests")
+            # The request in flight on b when the drain began still completes.
+            data = slow.recv(4096)
+            self.assertTrue(data.startswith(b"HTTP/1.1 200") and data.endswith(b"b"), data)
             self.assertEqual(lbd.stop(), 0)
 
 

@@ -101,7 +101,7 @@ TEST(BackendKeys, ReadsEachKey) {
         weight: 3
         backup: false
         max_connections: 100
-        slow_start: 30s
+        slow_start: 0s
         admin: drain
       - address: 10.0.0.2:80
         backup: true
@@ -135,7 +135,7 @@ TEST(BackendKeys, ReadsEachKey) {
   EXPECT_EQ(s.weight, 3u);
   EXPECT_FALSE(s.backup);
   EXPECT_EQ(s.max_connections, 100u);
-  EXPECT_EQ(s.slow_start, std::chrono::seconds(30));
+  EXPECT_EQ(s.slow_start, Duration(0));
   EXPECT_EQ(s.admin, ServerConfig::Admin::kDrain);
   EXPECT_TRUE(b.servers.at(1).backup);
   EXPECT_EQ(b.servers.at(1).admin, ServerConfig::Admin::kDisabled);
@@ -326,7 +326,7 @@ backends:
       - address: 10.0.0.1:80
         backup: true
         max_connections: 4294967295
-        slow_start: 1500ms
+        slow_start: 0
         admin: disabled
       - 10.0.0.2:80
   - name: mag
@@ -356,7 +356,7 @@ backends:
                               "tcp\n"));
   EXPECT_THAT(yaml, HasSubstr("      expect_status: [204, \"300-302\"]\n"));
   EXPECT_THAT(yaml, HasSubstr("        backup: true\n        max_connections: 4294967295\n"
-                              "        slow_start: 1500ms\n        admin: disabled\n"));
+                              "        slow_start: 0s\n        admin: disabled\n"));
   // Backends that do not hash have no hash keys; those without checks no health blocks.
   EXPECT_THAT(yaml, HasSubstr("    balance: p2c_ewma\n    connect_timeout: 5s\n"));
 
@@ -480,6 +480,18 @@ TEST(BackendKeys, HealthExampleLoads) {
   EXPECT_TRUE(http_check);
   EXPECT_TRUE(outlier);
   EXPECT_TRUE(backup);
+}
+
+TEST(BackendKeys, SlowStartIsRefusedUntilTheRampExists) {
+  const LoadResult r = load(
+      "listeners:\n  - address: 127.0.0.1:80\n    backend: b\nbackends:\n  - name: b\n"
+      "    servers:\n      - address: 127.0.0.1:81\n        slow_start: 30s\n");
+  ASSERT_FALSE(r.config);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].to_string().find("t.yaml:8:21: backends[0].servers[0].slow_start: "
+                                         "slow_start is not supported"),
+            std::string::npos)
+      << r.errors[0].to_string();
 }
 
 }  // namespace
