@@ -809,18 +809,13 @@ std::uint64_t HttpSession::request_hash(const http1::RequestHead& h, std::string
     case config::HashKey::Kind::kCookie: {
       const bool cookie = key.kind == config::HashKey::Kind::kCookie;
       auto find = [&](std::string_view list, char sep) -> std::uint64_t {
-        while (!list.empty()) {
-          const std::size_t end = list.find(sep);
-          std::string_view item = list.substr(0, end);
-          while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-          const std::size_t eq = item.find('=');
-          if (eq != std::string_view::npos && item.substr(0, eq) == key.name) {
-            return balance::hash_of(item.substr(eq + 1));
-          }
-          if (end == std::string_view::npos) break;
-          list.remove_prefix(end + 1);
-        }
-        return 0;
+        std::uint64_t hash = 0;
+        for_each_pair(list, sep, [&](std::string_view n, std::string_view v) {
+          if (n != key.name) return false;
+          hash = balance::hash_of(v);
+          return true;
+        });
+        return hash;
       };
       if (!cookie) return find(query, '&');
       for (std::size_t i = 0; i < h.header_count; ++i) {

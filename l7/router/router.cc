@@ -41,24 +41,6 @@ struct CompiledField {
   }
 };
 
-// Calls fn(name, value) for each "name=value" pair of a query string or cookie header, until
-// fn returns true.
-template <class Fn>
-bool any_pair(std::string_view s, char sep, Fn&& fn) {
-  while (!s.empty()) {
-    const std::size_t end = s.find(sep);
-    std::string_view item = s.substr(0, end);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    const std::size_t eq = item.find('=');
-    const std::string_view name = item.substr(0, eq);
-    const std::string_view value = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
-    if (fn(name, value)) return true;
-    if (end == std::string_view::npos) break;
-    s.remove_prefix(end + 1);
-  }
-  return false;
-}
-
 }  // namespace
 
 bool CidrSet::add(std::string_view text) {
@@ -170,7 +152,7 @@ struct Route::Match {
       if (!found) return false;
     }
     for (const auto& f : query) {
-      if (!any_pair(req.query, '&', [&](std::string_view n, std::string_view v) {
+      if (!for_each_pair(req.query, '&', [&](std::string_view n, std::string_view v) {
             return n == f.name && f.value_matches(v);
           })) {
         return false;
@@ -181,7 +163,7 @@ struct Route::Match {
       for (std::size_t i = 0; i < req.head.header_count && !found; ++i) {
         const auto& h = req.head.headers[i];
         if (!iequals(h.name, "cookie")) continue;
-        found = any_pair(h.value, ';', [&](std::string_view n, std::string_view v) {
+        found = for_each_pair(h.value, ';', [&](std::string_view n, std::string_view v) {
           return n == f.name && f.value_matches(v);
         });
       }

@@ -100,6 +100,25 @@ struct RequestView {
   const asio::ip::address& source;
 };
 
+// Calls fn(name, value) for each "name=value" item of a query string (sep '&') or a Cookie
+// value (sep ';', leading spaces skipped) until fn returns true; returns whether one did.
+template <class Fn>
+bool for_each_pair(std::string_view s, char sep, Fn&& fn) {
+  while (!s.empty()) {
+    const std::size_t end = s.find(sep);
+    std::string_view item = s.substr(0, end);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    const std::size_t eq = item.find('=');
+    const std::string_view name = item.substr(0, eq);
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+    if (fn(name, value)) return true;
+    if (end == std::string_view::npos) break;
+    s.remove_prefix(end + 1);
+  }
+  return false;
+}
+
 // Splits a request target into path and query; absolute-form "http://h/p?q" gives "/p", "q".
 void split_target(std::string_view target, std::string_view& path, std::string_view& query);
 // Host field value without its port ("[::1]:80" -> "[::1]", "ex.com:8080" -> "ex.com").
