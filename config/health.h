@@ -18,8 +18,8 @@ struct HealthCheckConfig {
   Type type = Type::kNone;  // kNone: every server counts as up (unless ejected by outliers)
   Duration interval = std::chrono::seconds(2);
   Duration timeout = std::chrono::seconds(1);  // must be <= interval
-  std::uint32_t rise = 2;  // consecutive successes to come back up
-  std::uint32_t fall = 3;  // consecutive failures to go down
+  std::uint32_t rise = 2;                      // consecutive successes to come back up
+  std::uint32_t fall = 3;                      // consecutive failures to go down
   // kHttp
   std::string method = "GET";
   std::string path = "/";

@@ -79,8 +79,8 @@ struct BackendConfig {
   Duration connect_timeout = std::chrono::seconds(5);
   Duration response_timeout = std::chrono::seconds(60);  // request sent -> first response byte
   Duration idle_timeout = std::chrono::seconds(60);      // pooled upstream connection lifetime
-  std::uint32_t max_idle = 128;  // idle pooled connections per worker per server; 0 = no reuse
-  HashKey hash_key;             // source_hash / maglev / ring_hash
+  std::uint32_t max_idle = 128;       // idle pooled connections per worker per server; 0 = no reuse
+  HashKey hash_key;                   // source_hash / maglev / ring_hash
   double hash_balance_factor = 1.25;  // ring_hash bounded loads: capacity = factor x average
   HealthCheckConfig health_check;
   OutlierConfig outlier;
@@ -104,12 +104,12 @@ struct ListenerConfig {
   // The backend for requests no route takes; required unless routes exist (then a request no
   // route takes gets 404).
   std::string backend;
-  std::vector<RouteConfig> routes;  // ordered; the first match wins
+  std::vector<RouteConfig> routes;                     // ordered; the first match wins
   Duration header_timeout = std::chrono::seconds(10);  // first byte -> complete request head
   Duration idle_timeout = std::chrono::seconds(60);    // keep-alive wait between requests
   // Whole request head; 431 beyond. 16 KiB (HAProxy's buffer size) fits one pooled buffer.
   Size max_header_size = 16 * 1024;
-  Size max_body = 0;                                   // request body; 413 beyond; 0 = unlimited
+  Size max_body = 0;  // request body; 413 beyond; 0 = unlimited
   // Whole exchange, request head to last response byte; 504 (or a cut connection once the
   // response has started) beyond. 0 = no limit, as in HAProxy and NGINX.
   Duration request_timeout = Duration(0);

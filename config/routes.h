@@ -17,7 +17,8 @@ struct FieldMatch {
   enum class Kind { kPresent, kEquals, kRegex };
   std::string name;
   Kind kind = Kind::kPresent;
-  std::string value;  // kEquals: exact value; kRegex: RE2 pattern searched in the value (^ $ anchor)
+  std::string
+      value;  // kEquals: exact value; kRegex: RE2 pattern searched in the value (^ $ anchor)
   bool operator==(const FieldMatch&) const = default;
 };
 

@@ -28,9 +28,9 @@ std::string format_size(Size s);  // "64KiB" when exact, else bytes
 struct Address {
   enum class Kind { kInet, kUnix };
   Kind kind = Kind::kInet;
-  std::string host;         // kInet: IPv4 literal, IPv6 literal without brackets, or a name
-  std::uint16_t port = 0;   // kInet
-  std::string path;         // kUnix
+  std::string host;        // kInet: IPv4 literal, IPv6 literal without brackets, or a name
+  std::uint16_t port = 0;  // kInet
+  std::string path;        // kUnix
   bool operator==(const Address&) const = default;
 };
 

@@ -5,7 +5,6 @@
 #include <string>
 #include <system_error>
 
-
 namespace fulcrum {
 
 // Resolves a numeric or named host and a port to a TCP endpoint (first result). Blocking:

@@ -5,9 +5,10 @@
 // compare and a branch; its arguments are not evaluated.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <cstdio>
-#include <fmt/format.h>
 #include <string>
 #include <string_view>
 
@@ -27,10 +28,9 @@ void write(Level level, std::string_view message);
 
 }  // namespace fulcrum::log
 
-#define FULCRUM_LOG(level, ...)                                            \
-  do {                                                                     \
-    if (::fulcrum::log::enabled(level))                                    \
-      ::fulcrum::log::write(level, ::fmt::format(__VA_ARGS__));   \
+#define FULCRUM_LOG(level, ...)                                                                   \
+  do {                                                                                            \
+    if (::fulcrum::log::enabled(level)) ::fulcrum::log::write(level, ::fmt::format(__VA_ARGS__)); \
   } while (0)
 #define LOG_TRACE(...) FULCRUM_LOG(::fulcrum::log::Level::kTrace, __VA_ARGS__)
 #define LOG_DEBUG(...) FULCRUM_LOG(::fulcrum::log::Level::kDebug, __VA_ARGS__)

@@ -1,7 +1,8 @@
 #include "core/worker.h"
 
-#include <asio/post.hpp>
 #include <pthread.h>
+
+#include <asio/post.hpp>
 
 #include "core/log.h"
 

@@ -5,8 +5,8 @@
 // only by posting work to its io_context (post()).
 #pragma once
 
-#include <asio/io_context.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 #include <atomic>
 #include <functional>
 #include <thread>

@@ -1,14 +1,13 @@
 #include "l7/access_log.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <iterator>
-
-#include <fmt/format.h>
 
 #include "core/log.h"
 

@@ -23,12 +23,13 @@ class DemoConn : public std::enable_shared_from_this<DemoConn> {
     if (in_.size() > 64 * 1024) return;  // a head this large is abuse: drop the connection
     const std::size_t old = in_.size();
     in_.resize(old + 4096);
-    sock_.async_read_some(asio::buffer(in_.data() + old, 4096),
-                          [self = shared_from_this(), old](const std::error_code& ec, std::size_t n) {
-                            self->in_.resize(old + n);
-                            if (ec) return;
-                            self->process();
-                          });
+    sock_.async_read_some(
+        asio::buffer(in_.data() + old, 4096),
+        [self = shared_from_this(), old](const std::error_code& ec, std::size_t n) {
+          self->in_.resize(old + n);
+          if (ec) return;
+          self->process();
+        });
   }
 
   void process() {
@@ -76,16 +77,17 @@ class DemoConn : public std::enable_shared_from_this<DemoConn> {
 
   void reply(std::string out, bool keep) {
     auto data = std::make_shared<std::string>(std::move(out));
-    asio::async_write(sock_, asio::buffer(*data),
-                      [self = shared_from_this(), data, keep](const std::error_code& ec, std::size_t) {
-                        if (ec) return;
-                        if (!keep) {
-                          std::error_code ignored;
-                          self->sock_.shutdown(tcp::socket::shutdown_send, ignored);
-                          return;
-                        }
-                        self->process();
-                      });
+    asio::async_write(
+        sock_, asio::buffer(*data),
+        [self = shared_from_this(), data, keep](const std::error_code& ec, std::size_t) {
+          if (ec) return;
+          if (!keep) {
+            std::error_code ignored;
+            self->sock_.shutdown(tcp::socket::shutdown_send, ignored);
+            return;
+          }
+          self->process();
+        });
   }
 
   tcp::socket sock_;

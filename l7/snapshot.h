@@ -47,7 +47,7 @@ struct Listener {
   Millis header_timeout{};
   Millis idle_timeout{};
   std::uint64_t max_body = 0;  // 0 = unlimited
-  Millis request_timeout{};     // 0 = none
+  Millis request_timeout{};    // 0 = none
   CidrSet trusted_proxies;
   std::map<int, std::string> error_bodies;
   std::shared_ptr<AccessLogSink> access_log;  // null: off

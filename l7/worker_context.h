@@ -2,8 +2,8 @@
 // scratch space for parsing, and the list of its live sessions (for graceful shutdown).
 #pragma once
 
-#include <cstdint>
 #include <asio/steady_timer.hpp>
+#include <cstdint>
 #include <memory>
 #include <string>
 

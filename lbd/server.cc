@@ -17,11 +17,16 @@ namespace {
 
 log::Level to_log_level(config::LogLevel l) {
   switch (l) {
-    case config::LogLevel::kTrace: return log::Level::kTrace;
-    case config::LogLevel::kDebug: return log::Level::kDebug;
-    case config::LogLevel::kInfo: return log::Level::kInfo;
-    case config::LogLevel::kWarn: return log::Level::kWarn;
-    case config::LogLevel::kError: return log::Level::kError;
+    case config::LogLevel::kTrace:
+      return log::Level::kTrace;
+    case config::LogLevel::kDebug:
+      return log::Level::kDebug;
+    case config::LogLevel::kInfo:
+      return log::Level::kInfo;
+    case config::LogLevel::kWarn:
+      return log::Level::kWarn;
+    case config::LogLevel::kError:
+      return log::Level::kError;
   }
   return log::Level::kInfo;
 }
@@ -36,7 +41,8 @@ std::string endpoint_text(const asio::ip::tcp::endpoint& ep) {
 bool same_listeners(const config::Config& a, const config::Config& b) {
   if (a.listeners.size() != b.listeners.size()) return false;
   for (std::size_t i = 0; i < a.listeners.size(); ++i) {
-    if (a.listeners[i].address != b.listeners[i].address || a.listeners[i].mode != b.listeners[i].mode) {
+    if (a.listeners[i].address != b.listeners[i].address ||
+        a.listeners[i].mode != b.listeners[i].mode) {
       return false;
     }
   }
@@ -191,13 +197,13 @@ void Server::reload() {
   config::LoadResult r = config::load_file(initial_.source);
   if (!r.config) {
     for (const auto& e : r.errors) LOG_ERROR("{}", e.to_string());
-    LOG_ERROR("reload failed with {} error(s); still running the previous config",
-              r.errors.size());
+    LOG_ERROR("reload failed with {} error(s); still running the previous config", r.errors.size());
     return;
   }
   if (!same_listeners(*snapshot_->config, *r.config)) {
-    LOG_ERROR("reload failed: listeners were added, removed or moved, which needs a restart "
-              "in this version; still running the previous config");
+    LOG_ERROR(
+        "reload failed: listeners were added, removed or moved, which needs a restart "
+        "in this version; still running the previous config");
     return;
   }
   config::Config cfg = *r.config;

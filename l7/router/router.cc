@@ -1,7 +1,5 @@
 #include "l7/router/router.h"
 
-#include "l7/forward.h"
-
 #include <arpa/inet.h>
 #include <re2/re2.h>
 
@@ -9,11 +7,13 @@
 #include <array>
 #include <cctype>
 
+#include "l7/forward.h"
+
 namespace fulcrum::l7 {
 
-using http1::iequals;
 using config::FieldMatch;
 using config::RouteMatch;
+using http1::iequals;
 
 namespace {
 
@@ -33,9 +33,12 @@ struct CompiledField {
 
   bool value_matches(std::string_view v) const {
     switch (kind) {
-      case FieldMatch::Kind::kPresent: return true;
-      case FieldMatch::Kind::kEquals: return v == value;
-      case FieldMatch::Kind::kRegex: return re2::RE2::PartialMatch(piece(v), *regex);
+      case FieldMatch::Kind::kPresent:
+        return true;
+      case FieldMatch::Kind::kEquals:
+        return v == value;
+      case FieldMatch::Kind::kRegex:
+        return re2::RE2::PartialMatch(piece(v), *regex);
     }
     return false;
   }
@@ -127,7 +130,8 @@ struct Route::Match {
   bool matches(const RequestView& req) const {
     if (!host_matches(req.host)) return false;
     switch (path_kind) {
-      case RouteMatch::PathKind::kAny: break;
+      case RouteMatch::PathKind::kAny:
+        break;
       case RouteMatch::PathKind::kExact:
         if (req.path != path) return false;
         break;
@@ -138,9 +142,9 @@ struct Route::Match {
         if (!re2::RE2::PartialMatch(piece(req.path), *path_regex)) return false;
         break;
     }
-    if (!methods.empty() &&
-        std::none_of(methods.begin(), methods.end(),
-                     [&](const std::string& m) { return m == req.head.method; })) {
+    if (!methods.empty() && std::none_of(methods.begin(), methods.end(), [&](const std::string& m) {
+          return m == req.head.method;
+        })) {
       return false;
     }
     for (const auto& f : headers) {
@@ -308,8 +312,10 @@ bool Router::compile_one(const config::RouteConfig& rc, Route& r, const std::str
   if (rc.action == config::RouteConfig::Action::kRedirect) {
     r.redirect_status = rc.redirect_status;
     static constexpr std::pair<std::string_view, Route::Piece::Kind> kVars[] = {
-        {"$request_uri", Route::Piece::Kind::kRequestUri}, {"$scheme", Route::Piece::Kind::kScheme},
-        {"$query", Route::Piece::Kind::kQuery},            {"$host", Route::Piece::Kind::kHost},
+        {"$request_uri", Route::Piece::Kind::kRequestUri},
+        {"$scheme", Route::Piece::Kind::kScheme},
+        {"$query", Route::Piece::Kind::kQuery},
+        {"$host", Route::Piece::Kind::kHost},
         {"$path", Route::Piece::Kind::kPath}};
     std::string_view t = rc.redirect_to;
     std::string literal;
@@ -337,9 +343,9 @@ bool Router::compile_one(const config::RouteConfig& rc, Route& r, const std::str
     r.respond_body = rc.respond_body;
     r.respond_status = rc.respond_status;
     r.respond_head = "HTTP/1.1 " + std::to_string(rc.respond_status) + " " +
-                     std::string(status_text(rc.respond_status)) + "\r\nContent-Type: " +
-                     rc.respond_content_type + "\r\nContent-Length: " +
-                     std::to_string(rc.respond_body.size()) + "\r\n";
+                     std::string(status_text(rc.respond_status)) +
+                     "\r\nContent-Type: " + rc.respond_content_type +
+                     "\r\nContent-Length: " + std::to_string(rc.respond_body.size()) + "\r\n";
   }
   return ok;
 }

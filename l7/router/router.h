@@ -5,8 +5,8 @@
 // nothing. The Router is immutable and shared by all workers through the snapshot.
 #pragma once
 
-#include <asio/ip/address.hpp>
 #include <array>
+#include <asio/ip/address.hpp>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -59,7 +59,7 @@ struct Route {
   std::string name;
   config::RouteConfig::Action action = config::RouteConfig::Action::kForward;
 
-  const Backend* backend = nullptr;                          // kForward
+  const Backend* backend = nullptr;                             // kForward
   std::vector<std::pair<const Backend*, std::uint32_t>> split;  // kSplit: cumulative weights
   std::uint32_t split_total = 0;
 
@@ -146,8 +146,7 @@ class Router {
 
 template <class FindBackend>
 std::unique_ptr<Router> Router::compile(const std::vector<config::RouteConfig>& routes,
-                                        FindBackend&& find_backend,
-                                        const std::string& path_prefix,
+                                        FindBackend&& find_backend, const std::string& path_prefix,
                                         std::vector<std::string>& errors) {
   auto router = std::make_unique<Router>();
   const std::size_t before = errors.size();

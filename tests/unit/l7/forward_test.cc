@@ -112,8 +112,8 @@ TEST(Forward, HeaderOpsSetAddRemove) {
   BlockPool pool;
   Buffer out;
   out.reserve(pool);
-  ASSERT_TRUE(write_request_head(out, h, ClientInfo{"10.0.0.1", false, "http"}, false,
-                                 "/rewritten", &ops));
+  ASSERT_TRUE(
+      write_request_head(out, h, ClientInfo{"10.0.0.1", false, "http"}, false, "/rewritten", &ops));
   const std::string s(out.view());
   EXPECT_EQ(s.rfind("GET /rewritten HTTP/1.1\r\n", 0), 0u) << s;
   EXPECT_EQ(s.find("X-Drop"), std::string::npos) << s;

@@ -234,8 +234,8 @@ namespace fulcrum::l7::http1 {
 namespace {
 
 TEST(Chunked, RefusesSizesThatWouldBeNegativeAsInt64) {
-  for (const char* body : {"ffffffffffffffff\r\nhello\r\n0\r\n\r\n",
-                           "8000000000000000\r\nhello\r\n0\r\n\r\n"}) {
+  for (const char* body :
+       {"ffffffffffffffff\r\nhello\r\n0\r\n\r\n", "8000000000000000\r\nhello\r\n0\r\n\r\n"}) {
     ChunkedDecoder d;
     EXPECT_EQ(d.feed(body).status, ParseStatus::kError) << body;
   }

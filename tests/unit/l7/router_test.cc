@@ -96,8 +96,7 @@ TEST(Router, ExactAndRegexPathsMethodsHeadersQueryCookiesSources) {
   EXPECT_EQ(Req("GET /v2/x HTTP/1.1\r\nHost: h\r\nx-canary: 1\r\n\r\n").on(*router)->backend,
             &env.canary);
   EXPECT_EQ(Req("GET /v2/x HTTP/1.1\r\nHost: h\r\nx-canary: 2\r\n\r\n").on(*router), nullptr);
-  EXPECT_EQ(Req("GET /a?x=1&debug HTTP/1.1\r\nHost: h\r\n\r\n").on(*router)->backend,
-            &env.canary);
+  EXPECT_EQ(Req("GET /a?x=1&debug HTTP/1.1\r\nHost: h\r\n\r\n").on(*router)->backend, &env.canary);
   EXPECT_EQ(Req("GET /a HTTP/1.1\r\nHost: h\r\nCookie: a=b; beta=yes\r\n\r\n").on(*router)->backend,
             &env.canary);
   EXPECT_EQ(Req("GET /a HTTP/1.1\r\nHost: h\r\nCookie: beta=no\r\n\r\n").on(*router), nullptr);
