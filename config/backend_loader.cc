@@ -2,6 +2,8 @@
 // consistent_hash, hash_key, health_check, outlier), read by the walk in loader.cc. As for
 // routes, the walk checks shapes, syntax and which keys go together; bounds and relations
 // between values are validate()'s (validate_backends.cc), so quick-mode configs meet them too.
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -209,6 +211,36 @@ void Walker::read_expect_status(const Field& f, std::vector<std::pair<int, int>>
   }
   // With every item rejected the list is empty; saying so as well would only repeat.
   if (rejected) covered.push_back({f.path, false});
+}
+
+void Walker::read_sticky(const Field& f, StickyConfig& out) {
+  out.enabled = true;  // `sticky:` alone is enough: the default cookie name is used
+  if (f.value.IsNull()) return;
+  if (!f.value.IsMap()) {
+    error(f.mark, f.path,
+          std::string("expected a mapping (cookie: NAME), got ") +
+              (f.value.IsScalar() ? quote(f.value.Scalar()) : kind_name(f.value)));
+    return;
+  }
+  KeyMarks unused;
+  for_each_field(f.value, f.path, {"cookie"}, unused, [&](const Field& g) {
+    if (!g.value.IsScalar() || g.value.Scalar().empty()) {
+      error(g.mark, g.path, "expected a cookie name");
+      return;
+    }
+    const std::string& name = g.value.Scalar();
+    // A cookie name is an HTTP token (RFC 6265): it goes into Set-Cookie as written.
+    const bool token = std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) ||
+             std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    });
+    if (!token) {
+      error(g.mark, g.path,
+            "expected a cookie name (letters, digits, !#$%&'*+-.^_`|~), got " + quote(name));
+      return;
+    }
+    out.cookie = name;
+  });
 }
 
 void Walker::read_outlier(const Field& f, OutlierConfig& out) {

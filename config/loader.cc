@@ -254,37 +254,40 @@ BackendConfig Walker::read_backend(const YAML::Node& n, const std::string& path)
   bool balance_ok = true;
   bool consistent = false;  // balance: consistent_hash
   ConsistentHash ch;
-  for_each_field(n, path,
-                 {"name", "balance", "consistent_hash", "hash_key", "health_check", "outlier",
-                  "connect_timeout", "response_timeout", "idle_timeout", "max_idle", "servers"},
-                 b.key_marks, [&](const Field& f) {
-                   if (f.key == "name") {
-                     read_name(f, b.name);
-                   } else if (f.key == "balance") {
-                     balance_ok = read_balance(f, b.balance, consistent);
-                   } else if (f.key == "consistent_hash") {
-                     read_consistent_hash(f, b, ch);
-                   } else if (f.key == "hash_key") {
-                     read_hash_key(f, b.hash_key);
-                   } else if (f.key == "health_check") {
-                     read_health_check(f, b.health_check);
-                   } else if (f.key == "outlier") {
-                     read_outlier(f, b.outlier);
-                   } else if (f.key == "connect_timeout") {
-                     read_duration(f, b.connect_timeout);
-                   } else if (f.key == "response_timeout") {
-                     read_duration(f, b.response_timeout);
-                   } else if (f.key == "idle_timeout") {
-                     read_duration(f, b.idle_timeout);
-                   } else if (f.key == "max_idle") {
-                     read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), b.max_idle);
-                   } else if (f.key == "servers") {
-                     if (!expect_list(f, "servers")) return;
-                     for_each_item(f, [&](const Field& item, size_t) {
-                       b.servers.push_back(read_server(item.value, item.path));
-                     });
-                   }
-                 });
+  for_each_field(
+      n, path,
+      {"name", "balance", "consistent_hash", "hash_key", "health_check", "outlier", "sticky",
+       "connect_timeout", "response_timeout", "idle_timeout", "max_idle", "servers"},
+      b.key_marks, [&](const Field& f) {
+        if (f.key == "name") {
+          read_name(f, b.name);
+        } else if (f.key == "balance") {
+          balance_ok = read_balance(f, b.balance, consistent);
+        } else if (f.key == "consistent_hash") {
+          read_consistent_hash(f, b, ch);
+        } else if (f.key == "hash_key") {
+          read_hash_key(f, b.hash_key);
+        } else if (f.key == "health_check") {
+          read_health_check(f, b.health_check);
+        } else if (f.key == "outlier") {
+          read_outlier(f, b.outlier);
+        } else if (f.key == "sticky") {
+          read_sticky(f, b.sticky);
+        } else if (f.key == "connect_timeout") {
+          read_duration(f, b.connect_timeout);
+        } else if (f.key == "response_timeout") {
+          read_duration(f, b.response_timeout);
+        } else if (f.key == "idle_timeout") {
+          read_duration(f, b.idle_timeout);
+        } else if (f.key == "max_idle") {
+          read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), b.max_idle);
+        } else if (f.key == "servers") {
+          if (!expect_list(f, "servers")) return;
+          for_each_item(f, [&](const Field& item, size_t) {
+            b.servers.push_back(read_server(item.value, item.path));
+          });
+        }
+      });
   check_balancing(b, path, balance_ok, consistent, ch);
   // Defaults wait until the whole mapping is read: `servers:` may come before `name:`.
   for (size_t i = 0; i < b.servers.size(); ++i) {

@@ -72,6 +72,15 @@ struct ServerConfig {
   bool operator==(const ServerConfig&) const = default;
 };
 
+// Sticky sessions by an inserted cookie: a response from a server that the request's cookie
+// did not name carries Set-Cookie NAME=<server token>; a request whose cookie names a usable
+// server goes to it, and falls back to the balancer (and a fresh cookie) when it is not usable.
+struct StickyConfig {
+  bool enabled = false;  // on when the backend has a sticky key
+  std::string cookie = "FULCRUM_SERVER";
+  bool operator==(const StickyConfig&) const = default;
+};
+
 struct BackendConfig {
   std::string name;  // unique, required
   BalanceAlgorithm balance = BalanceAlgorithm::kRoundRobin;
@@ -84,6 +93,7 @@ struct BackendConfig {
   double hash_balance_factor = 1.25;  // ring_hash bounded loads: capacity = factor x average
   HealthCheckConfig health_check;
   OutlierConfig outlier;
+  StickyConfig sticky;
   Mark mark;
   KeyMarks key_marks;
   bool operator==(const BackendConfig&) const = default;

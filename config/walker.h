@@ -138,6 +138,7 @@ class Walker {
   void read_health_check(const Field& f, HealthCheckConfig& out);
   void read_expect_status(const Field& f, std::vector<std::pair<int, int>>& out);
   void read_outlier(const Field& f, OutlierConfig& out);
+  void read_sticky(const Field& f, StickyConfig& out);
 
   // routes_loader.cc
   void read_error_bodies(const Field& f, std::map<int, std::string>& out);

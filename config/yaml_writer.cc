@@ -198,6 +198,9 @@ void write_backend(std::ostream& out, const BackendConfig& b) {
     out << "    hash_key: " << yaml_scalar(format_hash_key(b.hash_key)) << "\n";
   }
   write_health(out, b.health_check, b.outlier);
+  if (b.sticky.enabled) {
+    out << "    sticky:\n      cookie: " << yaml_scalar(b.sticky.cookie) << "\n";
+  }
   out << "    connect_timeout: " << format_duration(b.connect_timeout) << "\n"
       << "    response_timeout: " << format_duration(b.response_timeout) << "\n"
       << "    idle_timeout: " << format_duration(b.idle_timeout) << "\n"

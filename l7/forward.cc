@@ -224,7 +224,8 @@ bool write_request_head(Buffer& out, const http1::RequestHead& h, const ClientIn
 }
 
 bool write_response_head(Buffer& out, const http1::ResponseHead& h, bool keep_alive,
-                         std::uint8_t client_minor, const CompiledHeaderOps* ops) {
+                         std::uint8_t client_minor, const CompiledHeaderOps* ops,
+                         std::string_view extra) {
   Writer w{out};
   char status[5] = {' ', static_cast<char>('0' + h.status / 100),
                     static_cast<char>('0' + h.status / 10 % 10),
@@ -236,6 +237,7 @@ bool write_response_head(Buffer& out, const http1::ResponseHead& h, bool keep_al
   const bool upgrade = h.status == 101;
   put_fields(w, h, upgrade, /*drop_forwarding=*/false, ops, {}, nullptr,
              /*drop_chunked=*/client_minor == 0 && h.body == http1::BodyKind::kChunked);
+  w.put(extra);
   if (upgrade) {
     w.put("Connection: upgrade\r\n");
   } else if (!keep_alive) {

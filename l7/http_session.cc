@@ -248,6 +248,7 @@ void HttpSession::process_head() {
   }
   if (backend_ == nullptr) return send_error(404, "no route");
   hash_ = backend_->hashes ? request_hash(h, path, query) : 0;
+  sticky_ = backend_->sticky_cookie.empty() ? nullptr : sticky_server(h);
 
   std::string_view target;
   if ((route_ && route_->rewrites_path()) || !authority.empty()) {
@@ -312,7 +313,10 @@ void HttpSession::connect_upstream() {
   const Backend& backend = *backend_;
   ++attempts_;
   const balance::PickContext ctx{attempts_ - 1u, server_, {}, hash_};
-  const balance::Server* s = backend.balancer->pick(ctx);
+  // A sticky cookie naming a usable server decides the first attempt; retries balance.
+  const balance::Server* s = attempts_ == 1 && sticky_ && balance::usable(*sticky_)
+                                 ? sticky_
+                                 : backend.balancer->pick(ctx);
   // A server at its max_connections takes no more: one more pick avoiding it, then 503 (the
   // bounded wait queue of HAProxy's maxconn is not there yet).
   if (s && s->max_connections != 0 &&
@@ -613,7 +617,16 @@ bool HttpSession::on_response_head() {
     if (!req_done_) close_after_ = true;
     const CompiledHeaderOps* ops =
         route_ && !route_->response_ops.empty() ? &route_->response_ops : nullptr;
-    if (!write_response_head(cout_, h, !close_after_, client_minor_, ops)) {
+    // Pin the client to the server that answered, unless its cookie already names it.
+    char cookie[160];
+    std::string_view set_cookie;
+    if (!backend_->sticky_cookie.empty() && sticky_ != server_) {
+      const int n = std::snprintf(cookie, sizeof cookie, "Set-Cookie: %s=%s; Path=/; HttpOnly\r\n",
+                                  backend_->sticky_cookie.c_str(), server_->sticky_token.c_str());
+      if (n > 0 && static_cast<std::size_t>(n) < sizeof cookie)
+        set_cookie = {cookie, std::size_t(n)};
+    }
+    if (!write_response_head(cout_, h, !close_after_, client_minor_, ops, set_cookie)) {
       resp_started_ = false;
       send_error(502, "upstream response head too large");
       return false;
@@ -787,6 +800,25 @@ void HttpSession::tunnel_pump() {
   }
   if (tunnel_client_eof_ && tunnel_up_eof_ && req_fwd_ == 0 && resp_fwd_ == 0) return close();
   if (progress) set_deadline(lis_->idle_timeout);
+}
+
+// The server the request's sticky cookie names (any state; the caller checks usability), or
+// null when it carries none or an unknown token.
+const balance::Server* HttpSession::sticky_server(const http1::RequestHead& h) const {
+  std::string_view token;
+  for (std::size_t i = 0; i < h.header_count && token.empty(); ++i) {
+    if (!http1::iequals(h.headers[i].name, "cookie")) continue;
+    for_each_pair(h.headers[i].value, ';', [&](std::string_view n, std::string_view v) {
+      if (n != backend_->sticky_cookie) return false;
+      token = v;
+      return true;
+    });
+  }
+  if (token.empty()) return nullptr;
+  for (const auto& s : backend_->servers) {
+    if (s->sticky_token == token) return s.get();
+  }
+  return nullptr;
 }
 
 // What consistent and source hashing hash for this request (the backend's hash_key). 0, for a

@@ -80,6 +80,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::string_view client_ip(char (&buf)[46]) const;
   std::uint64_t request_hash(const http1::RequestHead& h, std::string_view path,
                              std::string_view query) const;
+  const balance::Server* sticky_server(const http1::RequestHead& h) const;
 
   // Routing.
   void respond_local(const http1::RequestHead& h, std::string_view host, std::string_view path,
@@ -115,6 +116,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const balance::Server* server_ = nullptr;
   const balance::Server* active_on_ = nullptr;       // holds one count of its `active`
   std::uint64_t hash_ = 0;                           // PickContext::hash of the request in flight
+  const balance::Server* sticky_ = nullptr;          // the server the sticky cookie names
   std::chrono::steady_clock::time_point sent_at_{};  // request went upstream (for EWMA latency)
 
   Buffer cin_;   // client bytes: request head, then body bytes waiting to go upstream

@@ -92,6 +92,7 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     backend->max_idle = bc.max_idle;
     backend->hashes = hashes(bc.balance);
     backend->hash_key = bc.hash_key;
+    if (bc.sticky.enabled) backend->sticky_cookie = bc.sticky.cookie;
     std::vector<balance::Server*> raw;
     for (std::size_t s = 0; s < bc.servers.size(); ++s) {
       const auto& sc = bc.servers[s];
@@ -100,6 +101,7 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
       server->backend = bc.name;
       server->weight = sc.weight;
       server->backup = sc.backup;
+      server->sticky_token = fmt::format("{:016x}", balance::hash_of(bc.name + "/" + sc.name));
       server->max_connections = sc.max_connections;
       server->admin.store(static_cast<std::uint8_t>(
           sc.admin == config::ServerConfig::Admin::kDrain      ? balance::AdminState::kDrain

@@ -33,8 +33,9 @@ struct Backend {
   Millis response_timeout{};
   Millis idle_timeout{};
   std::uint32_t max_idle = 0;
-  bool hashes = false;       // the balancer wants PickContext::hash (source/consistent hashing)
-  config::HashKey hash_key;  // what to hash, when it does
+  bool hashes = false;        // the balancer wants PickContext::hash (source/consistent hashing)
+  config::HashKey hash_key;   // what to hash, when it does
+  std::string sticky_cookie;  // empty: no sticky sessions
 };
 
 struct Listener {

@@ -54,5 +54,44 @@ class Hashing(LbdTestCase):
             self.assertEqual(lbd.stop(), 0)
 
 
+class Sticky(LbdTestCase):
+    def test_inserted_cookie_pins_and_falls_back_when_the_server_is_down(self):
+        ups = [Upstream("u%d" % i) for i in range(3)]
+        servers = "\n".join("      - { name: s%d, address: %s }" % (i, u.address)
+                             for i, u in enumerate(ups))
+        text = ("workers: 2\nlisteners:\n  - address: 127.0.0.1:0\n    backend: app\n"
+                "backends:\n  - name: app\n    sticky: { cookie: SRV }\n"
+                "    health_check: { type: tcp, interval: 100ms, timeout: 80ms, rise: 1, fall: 1 }\n"
+                "    servers:\n%s\n" % servers)
+        try:
+            with Lbd(["--config", "{config}"], text) as lbd:
+                first = http_request(lbd.port, b"GET / HTTP/1.1\r\nHost: t\r\n"
+                                               b"Connection: close\r\n\r\n")
+                head = first.split(b"\r\n\r\n")[0].decode()
+                cookie = [l.split(": ", 1)[1] for l in head.split("\r\n")
+                          if l.lower().startswith("set-cookie:")]
+                self.assertEqual(len(cookie), 1, head)
+                self.assertIn("; Path=/; HttpOnly", cookie[0])
+                pair = cookie[0].split(";")[0].encode()
+                pinned = first.rsplit(b"\n", 2)[-2].decode()
+                for _ in range(10):
+                    resp = http_request(lbd.port, b"GET / HTTP/1.1\r\nHost: t\r\nCookie: a=b; " +
+                                        pair + b"\r\nConnection: close\r\n\r\n")
+                    self.assertEqual(resp.rsplit(b"\n", 2)[-2].decode(), pinned)
+                    self.assertNotIn(b"Set-Cookie", resp, "a matching cookie is not set again")
+                # The pinned server goes away: the request is balanced elsewhere and re-pinned.
+                ups[int(pinned[1:])].close()
+                lbd.wait_log("server app/s%s is DOWN" % pinned[1:])
+                resp = http_request(lbd.port, b"GET / HTTP/1.1\r\nHost: t\r\nCookie: " + pair +
+                                    b"\r\nConnection: close\r\n\r\n")
+                self.assertTrue(resp.startswith(b"HTTP/1.1 200"), resp)
+                self.assertNotEqual(resp.rsplit(b"\n", 2)[-2].decode(), pinned)
+                self.assertIn(b"Set-Cookie: SRV=", resp)
+                self.assertEqual(lbd.stop(), 0)
+        finally:
+            for u in ups:
+                u.close()
+
+
 if __name__ == "__main__":
     main()

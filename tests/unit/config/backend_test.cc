@@ -494,5 +494,27 @@ TEST(BackendKeys, SlowStartIsRefusedUntilTheRampExists) {
       << r.errors[0].to_string();
 }
 
+TEST(BackendKeys, StickyCookie) {
+  const std::string base =
+      "listeners:\n  - address: 127.0.0.1:80\n    backend: b\nbackends:\n  - name: b\n"
+      "    servers: [127.0.0.1:81]\n";
+  LoadResult r = load(base + "    sticky:\n");
+  ASSERT_TRUE(r.config) << r.errors[0].to_string();
+  EXPECT_TRUE(r.config->backends[0].sticky.enabled);
+  EXPECT_EQ(r.config->backends[0].sticky.cookie, "FULCRUM_SERVER");
+  r = load(base + "    sticky: { cookie: SRV }\n");
+  ASSERT_TRUE(r.config);
+  EXPECT_EQ(r.config->backends[0].sticky.cookie, "SRV");
+  const LoadResult again = load_string(to_yaml(*r.config), "t.yaml");
+  ASSERT_TRUE(again.config);
+  EXPECT_EQ(again.config->backends[0].sticky, r.config->backends[0].sticky);
+  r = load(base + "    sticky: { cookie: \"a b\" }\n");
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.errors[0].to_string().find("t.yaml:7:23: backends[0].sticky.cookie: expected a "
+                                         "cookie name"),
+            std::string::npos)
+      << r.errors[0].to_string();
+}
+
 }  // namespace
 }  // namespace fulcrum::config
