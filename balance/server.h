@@ -22,10 +22,12 @@ struct Server {
   std::string name;
   std::string backend;  // name of the backend it belongs to, for logs
   asio::ip::tcp::endpoint endpoint;
-  std::uint32_t weight = 1;
+  std::uint32_t weight = 1;  // 1..256 from config; balancers treat 0 as 1
   // The value of the backend's sticky cookie that names this server (16 hex digits of a hash of
-  // backend and server name, so it survives reloads and reveals nothing of the address).
-  std::string sticky_token;  // 1..256 from config; balancers treat 0 as 1
+  // backend and server name, so it survives reloads and reveals nothing of the address), and
+  // the whole "Set-Cookie: ...\r\n" line that pins a client to it, built once per load.
+  std::string sticky_token;
+  std::string sticky_set_cookie;
   // Stable across reloads for the same backend/name/address, so per-worker upstream
   // connection pools stay valid when a new snapshot keeps the server.
   std::uint32_t id = 0;

@@ -74,30 +74,27 @@ void format_access_line(std::string& out, const AccessRecord& r, AccessLogFormat
   }
   char when[40];
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  out += "{\"time\":\"";
-  out += when;
-  out += "\",\"client\":";
-  json_string(out, r.client);
-  out += ",\"listener\":";
-  json_string(out, r.listener);
-  out += ",\"method\":";
-  json_string(out, r.method);
-  out += ",\"target\":";
-  json_string(out, r.target);
-  out += ",\"protocol\":";
-  json_string(out, r.protocol);
-  out += ",\"host\":";
-  json_string(out, r.host);
+  // Each string field as ,"key":"escaped value" (the first without the comma).
+  auto field = [&out](std::string_view key, std::string_view value) {
+    out += out.back() == '{' ? "\"" : ",\"";
+    out += key;
+    out += "\":";
+    json_string(out, value);
+  };
+  out += '{';
+  field("time", when);
+  field("client", r.client);
+  field("listener", r.listener);
+  field("method", r.method);
+  field("target", r.target);
+  field("protocol", r.protocol);
+  field("host", r.host);
   fmt::format_to(std::back_inserter(out), ",\"status\":{},\"bytes\":{},\"duration\":{:.6f}",
                  r.status, r.bytes, duration);
-  out += ",\"backend\":";
-  json_string(out, r.backend);
-  out += ",\"server\":";
-  json_string(out, r.server);
-  out += ",\"referer\":";
-  json_string(out, r.referer);
-  out += ",\"user_agent\":";
-  json_string(out, r.user_agent);
+  field("backend", r.backend);
+  field("server", r.server);
+  field("referer", r.referer);
+  field("user_agent", r.user_agent);
   out += "}\n";
 }
 

@@ -618,14 +618,8 @@ bool HttpSession::on_response_head() {
     const CompiledHeaderOps* ops =
         route_ && !route_->response_ops.empty() ? &route_->response_ops : nullptr;
     // Pin the client to the server that answered, unless its cookie already names it.
-    char cookie[160];
-    std::string_view set_cookie;
-    if (!backend_->sticky_cookie.empty() && sticky_ != server_) {
-      const int n = std::snprintf(cookie, sizeof cookie, "Set-Cookie: %s=%s; Path=/; HttpOnly\r\n",
-                                  backend_->sticky_cookie.c_str(), server_->sticky_token.c_str());
-      if (n > 0 && static_cast<std::size_t>(n) < sizeof cookie)
-        set_cookie = {cookie, std::size_t(n)};
-    }
+    const std::string_view set_cookie =
+        sticky_ != server_ ? std::string_view(server_->sticky_set_cookie) : std::string_view{};
     if (!write_response_head(cout_, h, !close_after_, client_minor_, ops, set_cookie)) {
       resp_started_ = false;
       send_error(502, "upstream response head too large");

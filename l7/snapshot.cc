@@ -102,6 +102,10 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
       server->weight = sc.weight;
       server->backup = sc.backup;
       server->sticky_token = fmt::format("{:016x}", balance::hash_of(bc.name + "/" + sc.name));
+      if (bc.sticky.enabled) {
+        server->sticky_set_cookie = fmt::format("Set-Cookie: {}={}; Path=/; HttpOnly\r\n",
+                                                bc.sticky.cookie, server->sticky_token);
+      }
       server->max_connections = sc.max_connections;
       server->admin.store(static_cast<std::uint8_t>(
           sc.admin == config::ServerConfig::Admin::kDrain      ? balance::AdminState::kDrain

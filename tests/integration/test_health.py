@@ -53,13 +53,17 @@ class KillableUpstream:
                     return
                 buf += data
                 while b"\r\n\r\n" in buf:
-                    _, buf = buf.split(b"\r\n\r\n", 1)
+                    head, buf = buf.split(b"\r\n\r\n", 1)
                     with self.lock:
                         self.hits += 1
+                    self.before_answer(head)
                     body = self.name.encode()
                     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
         except OSError:
             pass
+
+    def before_answer(self, head):
+        """Hook for subclasses that answer some requests slowly."""
 
     def kill(self):
         self.sock.close()
@@ -206,24 +210,9 @@ class Failover(LbdTestCase):
 class SlowUpstream(KillableUpstream):
     """Answers /slow after 1 s, anything else at once."""
 
-    def _serve(self, c):
-        buf = b""
-        try:
-            while True:
-                data = c.recv(65536)
-                if not data:
-                    return
-                buf += data
-                while b"\r\n\r\n" in buf:
-                    head, buf = buf.split(b"\r\n\r\n", 1)
-                    with self.lock:
-                        self.hits += 1
-                    if head.startswith(b"GET /slow"):
-                        time.sleep(1.0)
-                    body = self.name.encode()
-                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-        except OSError:
-            pass
+    def before_answer(self, head):
+        if head.startswith(b"GET /slow"):
+            time.sleep(1.0)
 
 
 class Drain(LbdTestCase):
