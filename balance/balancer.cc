@@ -12,6 +12,7 @@
 #include "balance/random.h"
 #include "balance/ring_hash.h"
 #include "balance/round_robin.h"
+#include "balance/slow_start.h"
 #include "balance/source_hash.h"
 #include "balance/tiered.h"
 #include "balance/weighted_round_robin.h"
@@ -66,6 +67,8 @@ std::string_view algorithm_name(Algorithm a) {
   return "unknown";
 }
 
+bool hashes(Algorithm a) { return a == Algorithm::kSourceHash || a == Algorithm::kConsistentHash; }
+
 std::optional<Algorithm> parse_algorithm(std::string_view name) {
   for (const auto& [algorithm, n] : kNames) {
     if (n == name) return algorithm;
@@ -78,9 +81,15 @@ std::unique_ptr<Balancer> make_balancer(Algorithm algorithm, std::span<Server* c
   std::vector<Server*> primaries, backups;
   for (Server* s : servers) (s->backup ? backups : primaries).push_back(s);
   // Without both tiers there is nothing to switch between: no wrapper, no extra call.
-  if (backups.empty() || primaries.empty()) return make_one(algorithm, servers, options);
-  return std::make_unique<Tiered>(primaries, make_one(algorithm, primaries, options),
-                                  make_one(algorithm, backups, options));
+  std::unique_ptr<Balancer> b =
+      backups.empty() || primaries.empty()
+          ? make_one(algorithm, servers, options)
+          : std::make_unique<Tiered>(primaries, make_one(algorithm, primaries, options),
+                                     make_one(algorithm, backups, options));
+  bool ramps = false;
+  for (const Server* s : servers) ramps = ramps || s->slow_start.count() > 0;
+  if (ramps && !hashes(algorithm)) b = std::make_unique<SlowStart>(std::move(b));
+  return b;
 }
 
 std::unique_ptr<Balancer> make_round_robin(std::span<Server* const> servers) {

@@ -21,6 +21,9 @@ struct PickContext {
   // For source_hash: the client address bytes (hash_of(address) normalises v4-mapped v6).
   std::string_view hash_key{};
   std::uint64_t hash = 0;
+  // A second server to pass over: one that was full when the engine tried to take its slot, or
+  // one slow start turned away (the first `avoid` stays the failed server of a retry).
+  const Server* avoid_also = nullptr;
 };
 
 class Balancer {
@@ -64,9 +67,12 @@ struct BalancerOptions {
 
 std::string_view algorithm_name(Algorithm a);
 std::optional<Algorithm> parse_algorithm(std::string_view name);
+// Maps keys to servers (source_hash, consistent_hash): slow start does not apply to these.
+bool hashes(Algorithm a);
 
 // Servers are owned by the backend and outlive its balancer. Every factory honours
-// Server::backup: primaries only while one is usable, else backups only.
+// Server::backup (primaries only while one is usable, else backups only) and, for the
+// algorithms that spread load, Server::slow_start (see slow_start.h).
 std::unique_ptr<Balancer> make_balancer(Algorithm algorithm, std::span<Server* const> servers,
                                         const BalancerOptions& options = {});
 std::unique_ptr<Balancer> make_round_robin(std::span<Server* const> servers);

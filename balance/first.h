@@ -7,12 +7,13 @@
 
 namespace fulcrum::balance {
 
-// The first eligible server in config order that is not full: Server::active below its limit,
-// which is Server::max_connections, or the balancer-wide max_connections for servers that set
-// none (0 for both: never full). It keeps the fewest servers
-// busy, so the rest can be powered down or scaled in (HAProxy's `balance first`). When every
-// eligible server is full, the least loaded one (first on ties) takes the request: we have no
-// queue, and spreading the overflow beats piling it onto server 0. O(position of the answer).
+// The first eligible server in config order that is not full. A server at its own
+// Server::max_connections is not eligible at all (the engine queues the request when every
+// server is); the balancer-wide max_connections is a soft limit for servers that set none:
+// when every eligible server is past it, the least loaded one (first on ties) takes the
+// request, since spreading the overflow beats piling it onto server 0. It keeps the fewest
+// servers busy, so the rest can be powered down or scaled in (HAProxy's `balance first`).
+// O(position of the answer).
 class First final : public Balancer {
  public:
   First(std::span<Server* const> servers, std::uint32_t max_connections)

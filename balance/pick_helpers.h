@@ -12,10 +12,10 @@
 
 namespace fulcrum::balance::detail {
 
-// May this request go to `s`? Health and admin state allow it, and it is not the server a
-// retry is avoiding.
+// May this request go to `s`? Health and admin state allow it, it has room below its
+// max_connections, and it is not a server the caller asked to pass over.
 inline bool eligible(const Server* s, const PickContext& ctx) {
-  return s != ctx.avoid && usable(*s);
+  return s != ctx.avoid && s != ctx.avoid_also && usable(*s) && has_room(*s);
 }
 
 // Config allows 1..256; a 0 from elsewhere must not divide by zero or starve a server forever.

@@ -9,6 +9,7 @@
 
 #include <asio/ip/tcp.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -34,14 +35,25 @@ struct Server {
   // A backup server is picked only while no primary (non-backup) server of the backend is
   // usable; the make_* factories arrange that for every algorithm (see Tiered).
   bool backup = false;
-  // Concurrent exchanges at which the server counts as full, 0 = unlimited. Only `first`
-  // reads it (to move on to the next server); other algorithms do not enforce it.
+  // Concurrent exchanges at which the server counts as full, 0 = unlimited. A full server is
+  // passed over by every algorithm, like one that is down (see has_room()); the engine takes
+  // its slot with try_acquire(), which never lets `active` exceed the limit.
   std::uint32_t max_connections = 0;
+  // Length of the weight ramp after the server becomes usable again (0 = none). Applied by the
+  // SlowStart wrapper (balance/slow_start.h) to the algorithms that spread load; hashing ones
+  // keep their mapping instead.
+  std::chrono::nanoseconds slow_start{0};
 
   // Written by health checks (control thread) and passive outlier detection.
   std::atomic<bool> up{true};
+  // steady_clock time (ns since its epoch) at which the server last became usable after being
+  // out, while its slow_start ramp may still run; 0 = no ramp. Set by the control thread;
+  // cleared by the first pick that finds the ramp over (mutable for that), so picks stop
+  // reading the clock.
+  mutable std::atomic<std::int64_t> ramp_since_ns{0};
   // An AdminState, written by the admin API (control thread).
-  std::atomic<std::uint8_t> admin{static_cast<std::uint8_t>(AdminState::kEnabled)};
+  // Mutable: the admin API changes it on the snapshot the workers hold (read-only otherwise).
+  mutable std::atomic<std::uint8_t> admin{static_cast<std::uint8_t>(AdminState::kEnabled)};
 
   // Exchanges in flight on this server, across all workers. The engine increments it right
   // after a successful pick (before connecting) and decrements it exactly once when that
@@ -99,5 +111,28 @@ inline bool usable(const Server& s) {
   return s.up.load(std::memory_order_relaxed) &&
          s.admin.load(std::memory_order_relaxed) == static_cast<std::uint8_t>(AdminState::kEnabled);
 }
+
+// Below max_connections (always, without a limit). A hint for pick(): another worker may take
+// the last slot in between, which try_acquire() settles.
+inline bool has_room(const Server& s) {
+  return s.max_connections == 0 || s.active.load(std::memory_order_relaxed) < s.max_connections;
+}
+
+// Counts one exchange on `s` (the engine calls it right after pick()); false when the server is
+// full, and then nothing was counted. Without a limit this is a plain increment; with one, a CAS
+// loop keeps `active` from ever passing it, however many workers race for the last slot.
+inline bool try_acquire(const Server& s) {
+  if (s.max_connections == 0) {
+    s.active.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  std::uint32_t a = s.active.load(std::memory_order_relaxed);
+  do {
+    if (a >= s.max_connections) return false;
+  } while (!s.active.compare_exchange_weak(a, a + 1, std::memory_order_relaxed));
+  return true;
+}
+// Ends the exchange try_acquire() counted.
+inline void release(const Server& s) { s.active.fetch_sub(1, std::memory_order_relaxed); }
 
 }  // namespace fulcrum::balance

@@ -214,32 +214,147 @@ void Walker::read_expect_status(const Field& f, std::vector<std::pair<int, int>>
 }
 
 void Walker::read_sticky(const Field& f, StickyConfig& out) {
-  out.enabled = true;  // `sticky:` alone is enough: the default cookie name is used
+  out.enabled = true;  // `sticky:` alone is enough: insert mode, the default cookie name
   if (f.value.IsNull()) return;
   if (!f.value.IsMap()) {
     error(f.mark, f.path,
-          std::string("expected a mapping (cookie: NAME), got ") +
+          std::string("expected a mapping (cookie: NAME, mode: insert|learn), got ") +
               (f.value.IsScalar() ? quote(f.value.Scalar()) : kind_name(f.value)));
     return;
   }
-  KeyMarks unused;
-  for_each_field(f.value, f.path, {"cookie"}, unused, [&](const Field& g) {
-    if (!g.value.IsScalar() || g.value.Scalar().empty()) {
-      error(g.mark, g.path, "expected a cookie name");
-      return;
+  KeyMarks seen;
+  for_each_field(
+      f.value, f.path, {"mode", "cookie", "ttl", "table_size"}, seen, [&](const Field& g) {
+        if (g.key == "mode") {
+          read_enum(g, {StickyConfig::Mode::kInsert, StickyConfig::Mode::kLearn}, out.mode);
+        } else if (g.key == "ttl") {
+          read_duration(g, out.ttl);
+        } else if (g.key == "table_size") {
+          read_uint(g, 1, 1u << 24, out.table_size);
+        } else if (g.key == "cookie") {
+          read_cookie_name(g, out.cookie);
+        }
+      });
+  if (out.mode == StickyConfig::Mode::kLearn) {
+    // Learning follows a cookie the application sets; lbd's own default name would never
+    // appear in a response.
+    if (!seen.by_key.contains("cookie")) {
+      error(f.mark, f.path + ".cookie",
+            "mode: learn needs the name of the cookie the application sets (e.g. cookie: "
+            "JSESSIONID)");
     }
-    const std::string& name = g.value.Scalar();
-    // A cookie name is an HTTP token (RFC 6265): it goes into Set-Cookie as written.
-    const bool token = std::all_of(name.begin(), name.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) ||
-             std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    });
-    if (!token) {
+    if (out.ttl.count() <= 0) {
+      error(seen.at("ttl", f.mark), f.path + ".ttl",
+            "must be greater than 0, got " + format_duration(out.ttl));
+    }
+  } else {
+    for (const char* key : {"ttl", "table_size"}) {
+      if (seen.by_key.contains(key)) {
+        error(seen.at(key, f.mark), f.path + "." + key,
+              std::string("'") + key +
+                  "' is only for mode: learn (this backend inserts its "
+                  "own cookie)");
+      }
+    }
+  }
+}
+
+void Walker::read_cookie_name(const Field& g, std::string& out) {
+  if (!g.value.IsScalar() || g.value.Scalar().empty()) {
+    error(g.mark, g.path, "expected a cookie name");
+    return;
+  }
+  const std::string& name = g.value.Scalar();
+  // A cookie name is an HTTP token (RFC 6265): it goes into Set-Cookie as written.
+  const bool token = std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+  if (!token) {
+    error(g.mark, g.path,
+          "expected a cookie name (letters, digits, !#$%&'*+-.^_`|~), got " + quote(name));
+    return;
+  }
+  out = name;
+}
+
+void Walker::read_metrics(const Field& f, MetricsConfig& out) {
+  out.enabled = true;
+  out.mark = f.mark;
+  if (!f.value.IsMap()) {
+    error(f.mark, f.path,
+          std::string("expected a mapping (address: HOST:PORT), got ") +
+              (f.value.IsScalar() ? quote(f.value.Scalar()) : kind_name(f.value)));
+    return;
+  }
+  KeyMarks seen;
+  for_each_field(f.value, f.path, {"address"}, seen, [&](const Field& g) {
+    read_address(g, out.address);
+    if (out.address.kind == Address::Kind::kUnix) {
       error(g.mark, g.path,
-            "expected a cookie name (letters, digits, !#$%&'*+-.^_`|~), got " + quote(name));
-      return;
+            "expected HOST:PORT (the exporter serves HTTP over TCP), got " +
+                quote(format_address(out.address)));
     }
-    out.cookie = name;
+  });
+  if (!seen.by_key.contains("address")) {
+    error(f.mark, f.path + ".address", "address is required, e.g. 127.0.0.1:9100");
+  }
+}
+
+void Walker::read_admin(const Field& f, AdminConfig& out) {
+  out.enabled = true;  // `admin:` alone: the default socket path and mode
+  out.mark = f.mark;
+  if (f.value.IsNull()) return;
+  if (!f.value.IsMap()) {
+    error(f.mark, f.path,
+          std::string("expected a mapping (socket: PATH, mode: \"0660\"), got ") +
+              (f.value.IsScalar() ? quote(f.value.Scalar()) : kind_name(f.value)));
+    return;
+  }
+  KeyMarks seen;
+  for_each_field(f.value, f.path, {"socket", "mode"}, seen, [&](const Field& g) {
+    auto t = text(g, "expected an absolute path");
+    if (!t) return;
+    if (g.key == "socket") {
+      // sun_path holds 108 bytes with its NUL.
+      if (t->empty() || t->front() != '/' || t->size() > 107) {
+        error(g.mark, g.path,
+              "expected an absolute path of at most 107 bytes, got " + quote(std::string(*t)));
+        return;
+      }
+      out.socket = std::string(*t);
+    } else {
+      // Octal, as chmod takes it: "0660", "660", "0600".
+      const bool octal =
+          !t->empty() && t->size() <= 4 &&
+          std::all_of(t->begin(), t->end(), [](char c) { return c >= '0' && c <= '7'; });
+      if (!octal) {
+        error(g.mark, g.path,
+              "expected permissions in octal like \"0660\", got " + quote(std::string(*t)));
+        return;
+      }
+      out.mode = static_cast<std::uint32_t>(std::stoul(std::string(*t), nullptr, 8));
+    }
+  });
+}
+
+void Walker::read_queue(const Field& f, QueueConfig& out) {
+  if (!f.value.IsMap()) {
+    error(f.mark, f.path,
+          std::string("expected a mapping (size: N, timeout: DURATION), got ") +
+              (f.value.IsScalar() ? quote(f.value.Scalar()) : kind_name(f.value)));
+    return;
+  }
+  KeyMarks seen;
+  for_each_field(f.value, f.path, {"size", "timeout"}, seen, [&](const Field& g) {
+    if (g.key == "size") {
+      read_uint(g, 0, 1u << 20, out.size);
+    } else if (g.key == "timeout") {
+      read_duration(g, out.timeout);
+      if (out.timeout.count() <= 0) {
+        error(g.mark, g.path, "must be greater than 0, got " + format_duration(out.timeout));
+      }
+    }
   });
 }
 

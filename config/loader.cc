@@ -154,7 +154,9 @@ Config Walker::read(const YAML::Node& root) {
               kind_name(root));
     return c;
   }
-  for_each_field(root, "", {"workers", "shutdown_timeout", "log_level", "listeners", "backends"},
+  for_each_field(root, "",
+                 {"workers", "shutdown_timeout", "reload_grace", "log_level", "listeners",
+                  "backends", "metrics", "admin"},
                  c.key_marks, [&](const Field& f) {
                    if (f.key == "workers") {
                      constexpr std::string_view kWant =
@@ -170,6 +172,8 @@ Config Walker::read(const YAML::Node& root) {
                      }
                    } else if (f.key == "shutdown_timeout") {
                      read_duration(f, c.shutdown_timeout);
+                   } else if (f.key == "reload_grace") {
+                     read_duration(f, c.reload_grace);
                    } else if (f.key == "log_level") {
                      read_enum(f,
                                {LogLevel::kTrace, LogLevel::kDebug, LogLevel::kInfo,
@@ -185,6 +189,10 @@ Config Walker::read(const YAML::Node& root) {
                      for_each_item(f, [&](const Field& item, size_t) {
                        c.backends.push_back(read_backend(item.value, item.path));
                      });
+                   } else if (f.key == "metrics") {
+                     read_metrics(f, c.metrics);
+                   } else if (f.key == "admin") {
+                     read_admin(f, c.admin);
                    }
                  });
   return c;
@@ -203,7 +211,8 @@ ListenerConfig Walker::read_listener(const YAML::Node& n, const std::string& pat
   for_each_field(
       n, path,
       {"name", "address", "mode", "backend", "header_timeout", "idle_timeout", "request_timeout",
-       "max_header_size", "max_body", "trusted_proxies", "error_bodies", "access_log", "routes"},
+       "max_header_size", "max_body", "trusted_proxies", "error_bodies", "access_log", "routes",
+       "sni_routes", "max_connections", "proxy_protocol_from", "flow_idle_timeout", "max_flows"},
       l.key_marks, [&](const Field& f) {
         if (f.key == "name") {
           read_name(f, l.name);
@@ -235,8 +244,42 @@ ListenerConfig Walker::read_listener(const YAML::Node& n, const std::string& pat
           for_each_item(f, [&](const Field& item, size_t i) {
             l.routes.push_back(read_route(item.value, item.path, i));
           });
+        } else if (f.key == "sni_routes") {
+          if (!expect_list(f, "sni_routes")) return;
+          for_each_item(f, [&](const Field& item, size_t) {
+            SniRouteConfig r;
+            r.mark = item.mark;
+            if (!item.value.IsMap()) {
+              error(item.mark, item.path,
+                    std::string("expected an SNI route (a mapping with sni: and backend:), got ") +
+                        kind_name(item.value));
+              return;
+            }
+            for_each_field(item.value, item.path, {"sni", "backend"}, r.key_marks,
+                           [&](const Field& g) {
+                             if (g.key == "sni") {
+                               read_texts(g, "server names", "a server name", true, r.sni);
+                             } else {
+                               read_name(g, r.backend);
+                             }
+                           });
+            l.sni_routes.push_back(std::move(r));
+          });
+        } else if (f.key == "max_connections") {
+          read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), l.max_connections);
+        } else if (f.key == "proxy_protocol_from") {
+          read_texts(f, "addresses or CIDRs", "an address or CIDR", true, l.proxy_protocol_from);
+        } else if (f.key == "flow_idle_timeout") {
+          read_duration(f, l.flow_idle_timeout);
+        } else if (f.key == "max_flows") {
+          read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), l.max_flows);
         }
       });
+  // A TCP session may sit quiet for long (a database connection, a websocket): an hour, as
+  // Envoy's tcp_proxy, unless the listener says otherwise.
+  if (l.mode == Mode::kTcp && !l.key_marks.by_key.contains("idle_timeout")) {
+    l.idle_timeout = std::chrono::hours(1);
+  }
   // The name defaults to the address as written, so logs show what the user typed.
   if (l.name.empty() && !l.key_marks.by_key.contains("name")) l.name = address_text;
   return l;
@@ -254,40 +297,47 @@ BackendConfig Walker::read_backend(const YAML::Node& n, const std::string& path)
   bool balance_ok = true;
   bool consistent = false;  // balance: consistent_hash
   ConsistentHash ch;
-  for_each_field(
-      n, path,
-      {"name", "balance", "consistent_hash", "hash_key", "health_check", "outlier", "sticky",
-       "connect_timeout", "response_timeout", "idle_timeout", "max_idle", "servers"},
-      b.key_marks, [&](const Field& f) {
-        if (f.key == "name") {
-          read_name(f, b.name);
-        } else if (f.key == "balance") {
-          balance_ok = read_balance(f, b.balance, consistent);
-        } else if (f.key == "consistent_hash") {
-          read_consistent_hash(f, b, ch);
-        } else if (f.key == "hash_key") {
-          read_hash_key(f, b.hash_key);
-        } else if (f.key == "health_check") {
-          read_health_check(f, b.health_check);
-        } else if (f.key == "outlier") {
-          read_outlier(f, b.outlier);
-        } else if (f.key == "sticky") {
-          read_sticky(f, b.sticky);
-        } else if (f.key == "connect_timeout") {
-          read_duration(f, b.connect_timeout);
-        } else if (f.key == "response_timeout") {
-          read_duration(f, b.response_timeout);
-        } else if (f.key == "idle_timeout") {
-          read_duration(f, b.idle_timeout);
-        } else if (f.key == "max_idle") {
-          read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), b.max_idle);
-        } else if (f.key == "servers") {
-          if (!expect_list(f, "servers")) return;
-          for_each_item(f, [&](const Field& item, size_t) {
-            b.servers.push_back(read_server(item.value, item.path));
-          });
-        }
-      });
+  for_each_field(n, path,
+                 {"name", "balance", "consistent_hash", "hash_key", "health_check", "outlier",
+                  "sticky", "queue", "connect_timeout", "response_timeout", "idle_timeout",
+                  "max_idle", "servers", "send_proxy_protocol", "retries"},
+                 b.key_marks, [&](const Field& f) {
+                   if (f.key == "name") {
+                     read_name(f, b.name);
+                   } else if (f.key == "balance") {
+                     balance_ok = read_balance(f, b.balance, consistent);
+                   } else if (f.key == "consistent_hash") {
+                     read_consistent_hash(f, b, ch);
+                   } else if (f.key == "hash_key") {
+                     read_hash_key(f, b.hash_key);
+                   } else if (f.key == "health_check") {
+                     read_health_check(f, b.health_check);
+                   } else if (f.key == "outlier") {
+                     read_outlier(f, b.outlier);
+                   } else if (f.key == "sticky") {
+                     read_sticky(f, b.sticky);
+                   } else if (f.key == "queue") {
+                     read_queue(f, b.queue);
+                   } else if (f.key == "send_proxy_protocol") {
+                     read_enum(f, {ProxyProtocol::kNone, ProxyProtocol::kV1, ProxyProtocol::kV2},
+                               b.send_proxy_protocol);
+                   } else if (f.key == "retries") {
+                     read_uint(f, 0, 16, b.retries);
+                   } else if (f.key == "connect_timeout") {
+                     read_duration(f, b.connect_timeout);
+                   } else if (f.key == "response_timeout") {
+                     read_duration(f, b.response_timeout);
+                   } else if (f.key == "idle_timeout") {
+                     read_duration(f, b.idle_timeout);
+                   } else if (f.key == "max_idle") {
+                     read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), b.max_idle);
+                   } else if (f.key == "servers") {
+                     if (!expect_list(f, "servers")) return;
+                     for_each_item(f, [&](const Field& item, size_t) {
+                       b.servers.push_back(read_server(item.value, item.path));
+                     });
+                   }
+                 });
   check_balancing(b, path, balance_ok, consistent, ch);
   // Defaults wait until the whole mapping is read: `servers:` may come before `name:`.
   for (size_t i = 0; i < b.servers.size(); ++i) {
@@ -332,11 +382,6 @@ ServerConfig Walker::read_server(const YAML::Node& n, const std::string& path) {
           read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), s.max_connections);
         } else if (f.key == "slow_start") {
           read_duration(f, s.slow_start);
-          // Accepted by the schema, but the weight ramp is not in the engine yet: refusing it
-          // beats a config that silently does less than it says.
-          if (s.slow_start.count() != 0) {
-            error(f.mark, f.path, "slow_start is not supported in this version yet (use 0)");
-          }
         } else if (f.key == "admin") {
           read_enum(f,
                     {ServerConfig::Admin::kEnabled, ServerConfig::Admin::kDrain,

@@ -26,6 +26,18 @@ std::string_view to_string(LogLevel v) {
   return "?";
 }
 
+std::string_view to_string(ProxyProtocol v) {
+  switch (v) {
+    case ProxyProtocol::kNone:
+      return "none";
+    case ProxyProtocol::kV1:
+      return "v1";
+    case ProxyProtocol::kV2:
+      return "v2";
+  }
+  return "?";
+}
+
 std::string_view to_string(Mode v) {
   switch (v) {
     case Mode::kHttp:

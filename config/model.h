@@ -72,14 +72,34 @@ struct ServerConfig {
   bool operator==(const ServerConfig&) const = default;
 };
 
-// Sticky sessions by an inserted cookie: a response from a server that the request's cookie
-// did not name carries Set-Cookie NAME=<server token>; a request whose cookie names a usable
-// server goes to it, and falls back to the balancer (and a fresh cookie) when it is not usable.
+// Sticky sessions by cookie. insert: a response from a server that the request's cookie did
+// not name carries Set-Cookie NAME=<server token>; a request whose cookie names a usable server
+// goes to it, and falls back to the balancer (and a fresh cookie) when it is not usable.
+// learn: the application sets the cookie (a session id); lbd remembers which server set each
+// value, for `ttl` since last use, in a table of `table_size` entries, and sends later requests
+// carrying that value to the same server while it is usable.
 struct StickyConfig {
+  enum class Mode { kInsert, kLearn };
   bool enabled = false;  // on when the backend has a sticky key
-  std::string cookie = "FULCRUM_SERVER";
+  Mode mode = Mode::kInsert;
+  std::string cookie = "FULCRUM_SERVER";  // learn: required (the application's cookie)
+  Duration ttl = std::chrono::hours(1);   // learn only
+  std::uint32_t table_size = 65536;       // learn only: sessions remembered per backend
   bool operator==(const StickyConfig&) const = default;
 };
+
+// Requests that find every usable server at its max_connections wait here, in arrival order,
+// for a slot; more than `size` waiting (across workers), or waiting longer than `timeout`, gets
+// 503. size 0: no queue (503 at once).
+struct QueueConfig {
+  std::uint32_t size = 1024;
+  Duration timeout = std::chrono::seconds(5);
+  bool operator==(const QueueConfig&) const = default;
+};
+
+// PROXY protocol header lbd sends to a backend's servers at the start of each tcp-mode
+// connection, so they see the real client address (none: send nothing).
+enum class ProxyProtocol { kNone, kV1, kV2 };
 
 struct BackendConfig {
   std::string name;  // unique, required
@@ -94,6 +114,11 @@ struct BackendConfig {
   HealthCheckConfig health_check;
   OutlierConfig outlier;
   StickyConfig sticky;
+  QueueConfig queue;
+  // mode: tcp listeners only (l4/).
+  ProxyProtocol send_proxy_protocol = ProxyProtocol::kNone;
+  // Other servers tried when a connect is refused or times out (tcp mode), after the first.
+  std::uint32_t retries = 2;
   Mark mark;
   KeyMarks key_marks;
   bool operator==(const BackendConfig&) const = default;
@@ -107,6 +132,17 @@ struct AccessLogConfig {
   bool operator==(const AccessLogConfig&) const = default;
 };
 
+// mode: tcp: TLS connections whose ClientHello names one of `sni` go to `backend`. A name is
+// exact ("api.example.com") or a wildcard ("*.example.com": any name ending in
+// ".example.com"); matching ignores case; exact names win, then the longest wildcard.
+struct SniRouteConfig {
+  std::vector<std::string> sni;
+  std::string backend;
+  Mark mark;
+  KeyMarks key_marks;
+  bool operator==(const SniRouteConfig&) const = default;
+};
+
 struct ListenerConfig {
   std::string name;  // unique; default "<address>"
   Address address;   // required
@@ -116,7 +152,9 @@ struct ListenerConfig {
   std::string backend;
   std::vector<RouteConfig> routes;                     // ordered; the first match wins
   Duration header_timeout = std::chrono::seconds(10);  // first byte -> complete request head
-  Duration idle_timeout = std::chrono::seconds(60);    // keep-alive wait between requests
+  // http: keep-alive wait between requests. tcp: a session with no byte either way for this
+  // long is closed; 1h when not given (as Envoy's tcp_proxy), set by the loader and quick mode.
+  Duration idle_timeout = std::chrono::seconds(60);
   // Whole request head; 431 beyond. 16 KiB (HAProxy's buffer size) fits one pooled buffer.
   Size max_header_size = 16 * 1024;
   Size max_body = 0;  // request body; 413 beyond; 0 = unlimited
@@ -130,18 +168,54 @@ struct ListenerConfig {
   // text/plain. A status not listed gets "<status> <reason>\n".
   std::map<int, std::string> error_bodies;
   AccessLogConfig access_log;
+  // mode: tcp only (l4/). Routes by the TLS ClientHello's server name, without terminating TLS;
+  // a connection no entry takes (no SNI, not TLS) goes to `backend`.
+  std::vector<SniRouteConfig> sni_routes;
+  // Concurrent connections of the listener, across workers; over it, new ones are closed at
+  // once. 0 = unlimited.
+  std::uint32_t max_connections = 0;
+  // Load balancers (CIDRs) in front that send a PROXY v1/v2 header; when set, connections
+  // must come from these and start with a header, whose source then stands for the client.
+  std::vector<std::string> proxy_protocol_from;
+  // mode: udp only (l4/udp_listener.h). A flow (one client address) ends after this long without
+  // a datagram either way; its next datagram picks a server again.
+  Duration flow_idle_timeout = std::chrono::seconds(30);
+  // Flows per worker; datagrams of new flows are dropped (and counted) while the table is full.
+  std::uint32_t max_flows = 65536;
   Mark mark;
   KeyMarks key_marks;
   bool operator==(const ListenerConfig&) const = default;
+};
+
+// The Prometheus exporter: GET /metrics on its own HTTP listener (off unless configured).
+struct MetricsConfig {
+  bool enabled = false;
+  Address address;  // host:port; port 0 picks a free one (tests)
+  Mark mark;
+  bool operator==(const MetricsConfig&) const = default;
+};
+
+// The admin API: a Unix socket for lbctl (one JSON request and response per line).
+struct AdminConfig {
+  bool enabled = false;
+  std::string socket = "/run/fulcrum/admin.sock";
+  std::uint32_t mode = 0660;  // permissions of the socket file
+  Mark mark;
+  bool operator==(const AdminConfig&) const = default;
 };
 
 struct Config {
   std::string source;    // the file it was read from, or "<command line>"
   unsigned workers = 0;  // 0 = auto: one per CPU core
   Duration shutdown_timeout = std::chrono::seconds(10);
+  // After a reload, a connection busy on a backend the new config no longer has (a WebSocket
+  // tunnel, a long response) may go on this long before it is closed; others are not touched.
+  Duration reload_grace = std::chrono::seconds(30);
   LogLevel log_level = LogLevel::kInfo;
   std::vector<ListenerConfig> listeners;  // at least one
   std::vector<BackendConfig> backends;
+  MetricsConfig metrics;
+  AdminConfig admin;
   Mark mark;  // the document's top-level mapping
   KeyMarks key_marks;
   // Compares `source` too: load both sides under the same name to compare their contents.
@@ -150,6 +224,7 @@ struct Config {
 
 std::string_view to_string(LogLevel v);
 std::string_view to_string(Mode v);
+std::string_view to_string(ProxyProtocol v);
 std::string_view to_string(BalanceAlgorithm v);
 std::string_view to_string(ServerKind v);
 

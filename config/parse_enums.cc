@@ -146,6 +146,10 @@ std::string_view to_string(ServerConfig::Admin v) {
   return "?";
 }
 
+std::string_view to_string(StickyConfig::Mode v) {
+  return v == StickyConfig::Mode::kLearn ? "learn" : "insert";
+}
+
 std::string_view to_string(HealthCheckConfig::Type v) {
   switch (v) {
     case HealthCheckConfig::Type::kNone:

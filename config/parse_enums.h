@@ -40,5 +40,6 @@ std::optional<HealthCheckConfig> parse_health_check_flag(std::string_view text,
 // The YAML spellings (found by the loader's enum reader through ADL).
 std::string_view to_string(ServerConfig::Admin v);
 std::string_view to_string(HealthCheckConfig::Type v);
+std::string_view to_string(StickyConfig::Mode v);
 
 }  // namespace fulcrum::config

@@ -1,6 +1,8 @@
 // validate(): the rules that relate fields to each other or bound them, shared by the YAML
 // loader and the quick mode, so a config is held to the same rules however it was written.
 #include <algorithm>
+#include <cctype>
+#include <map>
 
 #include "config/checks.h"
 #include "config/loader.h"
@@ -24,6 +26,8 @@ class Checker {
                 std::string_view key);
   void listener(const Config& c, size_t i);
   void backend(const Config& c, size_t i);
+  void tcp_keys(const Config& c, size_t i);  // sni_routes, proxy_protocol_from, mode limits
+  void udp_keys(const Config& c, size_t i);  // flow_idle_timeout, max_flows, mode limits
 
   std::vector<ConfigError>& errors_;
 };
@@ -99,14 +103,16 @@ void Checker::listener(const Config& c, size_t i) {
     }
   }
 
-  if (l.mode != Mode::kHttp) {
+  if (l.mode != Mode::kHttp && l.mode != Mode::kTcp && l.mode != Mode::kUdp) {
     error(km.at("mode", l.mark), p + ".mode",
-          "mode '" + std::string(to_string(l.mode)) + "' is not supported yet (only http)");
+          "mode '" + std::string(to_string(l.mode)) + "' is not supported yet (only http and tcp)");
   }
+  tcp_keys(c, i);
+  udp_keys(c, i);
 
   if (l.backend.empty()) {
     // With routes, a request no route takes gets 404; without, there is nowhere to send any.
-    if (l.routes.empty()) {
+    if (l.routes.empty() && l.sni_routes.empty()) {
       error(l.mark, p + ".backend",
             "backend is required (unless the listener has routes): the name of one of the "
             "backends");
@@ -164,6 +170,150 @@ void Checker::listener(const Config& c, size_t i) {
   if (l.max_header_size < kMinHead || l.max_header_size > kMaxHead) {
     error(km.at("max_header_size", l.mark), p + ".max_header_size",
           "must be from 1KiB to 1MiB, got " + format_size(l.max_header_size));
+  }
+}
+
+// "api.example.com" or "*.example.com": DNS labels of letters, digits and '-'.
+bool valid_sni_name(std::string_view n) {
+  if (n.starts_with("*.")) n.remove_prefix(2);
+  if (n.empty() || n.size() > 253) return false;
+  std::size_t label = 0;
+  for (char ch : n) {
+    if (ch == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+    if (!ok || ++label > 63) return false;
+  }
+  return label != 0;
+}
+
+// Per worker: at ~200 bytes a flow plus a socket each, 16M flows is already far past what
+// one worker's file descriptors allow.
+constexpr std::uint32_t kMaxFlows = 16 * 1024 * 1024;
+
+void Checker::udp_keys(const Config& c, size_t i) {
+  const ListenerConfig& l = c.listeners[i];
+  const std::string p = index_path("listeners", i);
+  const KeyMarks& km = l.key_marks;
+  if (l.mode != Mode::kUdp) {
+    for (std::string_view key : {"flow_idle_timeout", "max_flows"}) {
+      if (km.by_key.contains(key)) {
+        error(km.at(key, l.mark), p + "." + std::string(key),
+              std::string(key) + " applies to mode: udp only; this listener is mode: " +
+                  std::string(to_string(l.mode)));
+      }
+    }
+    return;
+  }
+  // A datagram relay has no requests, headers or connections: these keys would promise what
+  // is not done. (The mode: tcp keys are refused by tcp_keys.)
+  static constexpr std::string_view kNotUdp[] = {
+      "routes",          "access_log",      "error_bodies",   "trusted_proxies", "max_body",
+      "request_timeout", "max_header_size", "header_timeout", "idle_timeout"};
+  for (std::string_view key : kNotUdp) {
+    const bool given = km.by_key.contains(key) || (key == "routes" && !l.routes.empty()) ||
+                       (key == "access_log" && l.access_log.enabled) ||
+                       (key == "error_bodies" && !l.error_bodies.empty()) ||
+                       (key == "trusted_proxies" && !l.trusted_proxies.empty());
+    if (given) {
+      std::string msg = std::string(key) + " does not apply to mode: udp";
+      if (key == "idle_timeout") msg += "; flows end after flow_idle_timeout";
+      error(km.at(key, l.mark), p + "." + std::string(key), std::move(msg));
+    }
+  }
+  positive(l.flow_idle_timeout, km, l.mark, p, "flow_idle_timeout");
+  if (l.max_flows < 1 || l.max_flows > kMaxFlows) {
+    error(km.at("max_flows", l.mark), p + ".max_flows",
+          "expected a whole number from 1 to " + std::to_string(kMaxFlows) + ", got " +
+              std::to_string(l.max_flows));
+  }
+}
+
+void Checker::tcp_keys(const Config& c, size_t i) {
+  const ListenerConfig& l = c.listeners[i];
+  const std::string p = index_path("listeners", i);
+  const KeyMarks& km = l.key_marks;
+  static constexpr std::string_view kTcpOnly[] = {"sni_routes", "max_connections",
+                                                  "proxy_protocol_from"};
+  // HTTP keys mean nothing to a byte relay; accepting them would promise what is not done.
+  static constexpr std::string_view kHttpOnly[] = {
+      "routes",   "access_log",      "error_bodies",   "trusted_proxies",
+      "max_body", "request_timeout", "max_header_size"};
+  if (l.mode == Mode::kTcp) {
+    for (std::string_view key : kHttpOnly) {
+      const bool given = km.by_key.contains(key) || (key == "routes" && !l.routes.empty()) ||
+                         (key == "access_log" && l.access_log.enabled) ||
+                         (key == "error_bodies" && !l.error_bodies.empty()) ||
+                         (key == "trusted_proxies" && !l.trusted_proxies.empty());
+      if (given) {
+        error(km.at(key, l.mark), p + "." + std::string(key),
+              std::string(key) + " applies to mode: http only; this listener is mode: tcp");
+      }
+    }
+  } else {
+    for (std::string_view key : kTcpOnly) {
+      const bool given = km.by_key.contains(key) ||
+                         (key == "sni_routes" && !l.sni_routes.empty()) ||
+                         (key == "max_connections" && l.max_connections != 0) ||
+                         (key == "proxy_protocol_from" && !l.proxy_protocol_from.empty());
+      if (given) {
+        error(km.at(key, l.mark), p + "." + std::string(key),
+              std::string(key) + " applies to mode: tcp only; this listener is mode: " +
+                  std::string(to_string(l.mode)));
+      }
+    }
+    return;
+  }
+  for (size_t t = 0; t < l.proxy_protocol_from.size(); ++t) {
+    if (!is_address_or_cidr(l.proxy_protocol_from[t])) {
+      error({}, p + ".proxy_protocol_from[" + std::to_string(t) + "]",
+            "expected an address or CIDR like 10.0.0.0/8 or ::1, got " +
+                quote(l.proxy_protocol_from[t]));
+    }
+  }
+  std::vector<std::string_view> backends;
+  for (const BackendConfig& b : c.backends) backends.push_back(b.name);
+  std::map<std::string, size_t> seen;  // lower-cased name -> route index
+  for (size_t r = 0; r < l.sni_routes.size(); ++r) {
+    const SniRouteConfig& route = l.sni_routes[r];
+    const std::string rp = p + ".sni_routes[" + std::to_string(r) + "]";
+    if (route.sni.empty()) {
+      error(route.key_marks.at("sni", route.mark), rp + ".sni",
+            "at least one server name is required, like api.example.com or *.example.com");
+    }
+    for (size_t k = 0; k < route.sni.size(); ++k) {
+      const std::string& name = route.sni[k];
+      const std::string np = rp + ".sni[" + std::to_string(k) + "]";
+      if (!valid_sni_name(name)) {
+        error({}, np,
+              "expected a server name like api.example.com or *.example.com, got " + quote(name));
+        continue;
+      }
+      std::string lower = name;
+      for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      auto [it, fresh] = seen.emplace(lower, r);
+      if (!fresh) {
+        error({}, np,
+              "server name " + quote(name) + " is already routed by sni_routes[" +
+                  std::to_string(it->second) + "]");
+      }
+    }
+    if (route.backend.empty()) {
+      error(route.mark, rp + ".backend", "backend is required: the name of one of the backends");
+    } else if (!backends.empty() &&
+               std::find(backends.begin(), backends.end(), route.backend) == backends.end()) {
+      std::string msg = "no backend named " + quote(route.backend, '\'');
+      if (auto near = closest_match(route.backend, backends)) {
+        msg += "; did you mean '" + *near + "'?";
+      } else {
+        msg += "; defined backends: " + join(backends);
+      }
+      error(route.key_marks.at("backend", route.mark), rp + ".backend", std::move(msg));
+    }
   }
 }
 

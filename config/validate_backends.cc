@@ -19,6 +19,7 @@ class BackendChecker {
     hashing();
     health_check();
     outlier();
+    servers();
   }
 
  private:
@@ -28,6 +29,7 @@ class BackendChecker {
   void hashing();
   void health_check();
   void outlier();
+  void servers();
 
   const BackendConfig& b_;
   const std::string& p_;
@@ -57,6 +59,22 @@ void BackendChecker::hashing() {
   } else if (factor != BackendConfig{}.hash_balance_factor) {
     error("consistent_hash.balance_factor",
           "balance_factor applies only to method: ring_hash (bounded loads)");
+  }
+}
+
+void BackendChecker::servers() {
+  for (std::size_t i = 0; i < b_.servers.size(); ++i) {
+    const ServerConfig& s = b_.servers[i];
+    if (s.slow_start.count() < 0) {
+      error("servers[" + std::to_string(i) + "].slow_start",
+            "must be 0 or more, got " + format_duration(s.slow_start));
+    } else if (s.slow_start.count() > 0 && uses_hash_key(b_.balance)) {
+      // A ramp would move keys off the server and back; hashing keeps them put instead.
+      error("servers[" + std::to_string(i) + "].slow_start",
+            "slow_start does not apply to hashing (this backend's balance is " +
+                std::string(balance_yaml_name(b_.balance)) +
+                "); remove it or use a balance that spreads load");
+    }
   }
 }
 

@@ -139,6 +139,10 @@ class Walker {
   void read_expect_status(const Field& f, std::vector<std::pair<int, int>>& out);
   void read_outlier(const Field& f, OutlierConfig& out);
   void read_sticky(const Field& f, StickyConfig& out);
+  void read_queue(const Field& f, QueueConfig& out);
+  void read_metrics(const Field& f, MetricsConfig& out);
+  void read_admin(const Field& f, AdminConfig& out);
+  void read_cookie_name(const Field& f, std::string& out);
 
   // routes_loader.cc
   void read_error_bodies(const Field& f, std::map<int, std::string>& out);

@@ -4,6 +4,7 @@
 // `access_log` when the log is off, a route's match conditions, header operations and rewrite
 // when it has none, a backend's health_check and outlier when off, and hash settings for
 // algorithms that do not hash.
+#include <iomanip>
 #include <sstream>
 
 #include "config/checks.h"
@@ -117,10 +118,35 @@ void write_route(std::ostream& out, const RouteConfig& r) {
   }
 }
 
+// A tcp listener has its own keys, and the HTTP ones would be errors on it.
+void write_tcp_listener(std::ostream& out, const ListenerConfig& l) {
+  if (!l.backend.empty() || l.sni_routes.empty()) {
+    out << "    backend: " << yaml_scalar(l.backend) << "\n";
+  }
+  out << "    header_timeout: " << format_duration(l.header_timeout) << "\n"
+      << "    idle_timeout: " << format_duration(l.idle_timeout) << "\n"
+      << "    max_connections: " << l.max_connections << "\n"
+      << "    proxy_protocol_from: " << flow_list(l.proxy_protocol_from) << "\n"
+      << "    sni_routes:" << (l.sni_routes.empty() ? " []" : "") << "\n";
+  for (const SniRouteConfig& r : l.sni_routes) {
+    out << "      - sni: " << flow_list(r.sni) << "\n"
+        << "        backend: " << yaml_scalar(r.backend) << "\n";
+  }
+}
+
+// mode: udp has its own few keys; the HTTP ones would not load back (validate refuses them).
+void write_udp_listener(std::ostream& out, const ListenerConfig& l) {
+  out << "    backend: " << yaml_scalar(l.backend) << "\n"
+      << "    flow_idle_timeout: " << format_duration(l.flow_idle_timeout) << "\n"
+      << "    max_flows: " << l.max_flows << "\n";
+}
+
 void write_listener(std::ostream& out, const ListenerConfig& l) {
   out << "  - name: " << yaml_scalar(l.name) << "\n"
       << "    address: " << yaml_scalar(format_address(l.address)) << "\n"
       << "    mode: " << to_string(l.mode) << "\n";
+  if (l.mode == Mode::kTcp) return write_tcp_listener(out, l);
+  if (l.mode == Mode::kUdp) return write_udp_listener(out, l);
   if (!l.backend.empty() || l.routes.empty()) {
     out << "    backend: " << yaml_scalar(l.backend) << "\n";
   }
@@ -199,12 +225,21 @@ void write_backend(std::ostream& out, const BackendConfig& b) {
   }
   write_health(out, b.health_check, b.outlier);
   if (b.sticky.enabled) {
-    out << "    sticky:\n      cookie: " << yaml_scalar(b.sticky.cookie) << "\n";
+    out << "    sticky:\n      mode: " << to_string(b.sticky.mode) << "\n"
+        << "      cookie: " << yaml_scalar(b.sticky.cookie) << "\n";
+    if (b.sticky.mode == StickyConfig::Mode::kLearn) {
+      out << "      ttl: " << format_duration(b.sticky.ttl) << "\n"
+          << "      table_size: " << b.sticky.table_size << "\n";
+    }
   }
+  out << "    queue:\n      size: " << b.queue.size << "\n"
+      << "      timeout: " << format_duration(b.queue.timeout) << "\n";
   out << "    connect_timeout: " << format_duration(b.connect_timeout) << "\n"
       << "    response_timeout: " << format_duration(b.response_timeout) << "\n"
       << "    idle_timeout: " << format_duration(b.idle_timeout) << "\n"
       << "    max_idle: " << b.max_idle << "\n"
+      << "    send_proxy_protocol: " << to_string(b.send_proxy_protocol) << "\n"
+      << "    retries: " << b.retries << "\n"
       << "    servers:" << (b.servers.empty() ? " []" : "") << "\n";
   for (const ServerConfig& s : b.servers) {
     out << "      - name: " << yaml_scalar(s.name) << "\n"
@@ -226,7 +261,16 @@ std::string to_yaml(const Config& c) {
 
   out << "workers: " << (c.workers == 0 ? std::string("auto") : std::to_string(c.workers)) << "\n"
       << "shutdown_timeout: " << duration(c.shutdown_timeout) << "\n"
+      << "reload_grace: " << duration(c.reload_grace) << "\n"
       << "log_level: " << to_string(c.log_level) << "\n";
+  if (c.metrics.enabled) {
+    out << "metrics:\n  address: " << yaml_scalar(format_address(c.metrics.address)) << "\n";
+  }
+  if (c.admin.enabled) {
+    out << "admin:\n  socket: " << yaml_scalar(c.admin.socket) << "\n"
+        << "  mode: \"" << std::oct << std::setw(4) << std::setfill('0') << c.admin.mode << std::dec
+        << std::setfill(' ') << "\"\n";
+  }
 
   out << "listeners:" << (c.listeners.empty() ? " []" : "") << "\n";
   for (const ListenerConfig& l : c.listeners) write_listener(out, l);

@@ -51,4 +51,26 @@ std::error_code open_tcp_listener(asio::ip::tcp::acceptor& acceptor,
   return ec;
 }
 
+std::error_code open_udp_listener(asio::ip::udp::socket& socket,
+                                  const asio::ip::udp::endpoint& endpoint) {
+  std::error_code ec;
+  socket.open(endpoint.protocol(), ec);
+  if (ec) return ec;
+  socket.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) return ec;
+  int one = 1;
+  if (::setsockopt(socket.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    return {errno, std::system_category()};
+  }
+  // Datagrams from every client queue here between two wakeups of the worker; the default
+  // (~200 KiB, a few hundred small datagrams) overflowed under load in tests/bench/udp_bench.py.
+  // Best effort: the kernel caps it at net.core.rmem_max.
+  int rcvbuf = 4 << 20;
+  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  socket.bind(endpoint, ec);
+  if (ec) return ec;
+  socket.non_blocking(true, ec);
+  return ec;
+}
+
 }  // namespace fulcrum

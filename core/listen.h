@@ -2,6 +2,7 @@
 #pragma once
 
 #include <asio/ip/tcp.hpp>
+#include <asio/ip/udp.hpp>
 #include <string>
 #include <system_error>
 
@@ -16,5 +17,11 @@ std::error_code resolve_tcp(const std::string& host, unsigned short port,
 // copy of the same address and the kernel spreads new connections across them.
 std::error_code open_tcp_listener(asio::ip::tcp::acceptor& acceptor,
                                   const asio::ip::tcp::endpoint& endpoint, int backlog = 4096);
+
+// Opens a non-blocking UDP socket bound with SO_REUSEADDR and SO_REUSEPORT: each worker binds
+// its own copy and the kernel spreads datagrams by a hash of the client's address and port, so
+// a client's datagrams keep reaching the same worker (and its flow table).
+std::error_code open_udp_listener(asio::ip::udp::socket& socket,
+                                  const asio::ip::udp::endpoint& endpoint);
 
 }  // namespace fulcrum

@@ -278,8 +278,43 @@ void Monitor::on_result(Target& t, bool ok, std::string result, microseconds too
   apply(t);
 }
 
+void Monitor::begin_ramp(std::uint32_t server_id) {
+  for (auto& g : groups_) {
+    for (auto& t : g->targets) {
+      if (t->server->id != server_id) continue;
+      t->st.ramp_since = Clock::now();
+      if (t->server->slow_start.count() > 0) {
+        LOG_INFO("server {}/{} ramps up to its full share over {}ms (slow start)", g->name,
+                 t->server->name,
+                 std::chrono::duration_cast<milliseconds>(t->server->slow_start).count());
+      }
+      apply(*t);
+    }
+  }
+}
+
 void Monitor::apply(Target& t) {
-  t.server->up.store(t.st.active_up && !t.st.ejected, std::memory_order_relaxed);
+  ServerHealth& st = t.st;
+  const bool up = st.active_up && !st.ejected;
+  balance::Server& s = *t.server;
+  if (up && !st.applied_up) {
+    st.ramp_since = Clock::now();
+    if (s.slow_start.count() > 0) {
+      LOG_INFO("server {}/{} ramps up to its full share over {}ms (slow start)", t.group->name,
+               s.name, std::chrono::duration_cast<milliseconds>(s.slow_start).count());
+    }
+  }
+  st.applied_up = up;
+  // The ramp is published only while it runs, so workers pay for it only then; a reload
+  // carries it (ServerHealth travels by Server::id) into the new snapshot's servers.
+  const bool ramping = s.slow_start.count() > 0 && st.ramp_since != Clock::time_point{} &&
+                       Clock::now() - st.ramp_since < s.slow_start;
+  s.ramp_since_ns.store(ramping ? std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      st.ramp_since.time_since_epoch())
+                                      .count()
+                                : 0,
+                        std::memory_order_relaxed);
+  s.up.store(up, std::memory_order_relaxed);
 }
 
 void Monitor::poll_outliers() {

@@ -37,6 +37,10 @@ struct ServerHealth {
   std::chrono::microseconds last_duration{0};
   std::uint64_t checks = 0;
   std::uint64_t transitions = 0;  // up/down changes, ejections and returns
+  // What apply() last told the workers, and when the server last became usable again after
+  // being out (the start of its slow_start ramp; default: never).
+  bool applied_up = true;
+  Clock::time_point ramp_since{};
 };
 
 struct BackendToCheck {
@@ -59,6 +63,9 @@ class Monitor {
   void stop();
   // The current state of every server, by Server::id (for the next monitor and the admin API).
   std::map<std::uint32_t, ServerHealth> state() const;
+  // An operator put the server back into service (admin API `enable`): its slow_start ramp
+  // starts now, as after a recovery.
+  void begin_ramp(std::uint32_t server_id);
 
   struct Target;  // one checked server (monitor.cc)
   struct Group;   // one backend

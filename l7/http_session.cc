@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <asio/post.hpp>
 #include <cstdio>
 #include <cstring>
@@ -49,8 +50,14 @@ constexpr auto kLingerTime = std::chrono::seconds(2);
 
 HttpSession::HttpSession(WorkerContext& wc, std::shared_ptr<const Snapshot> snap,
                          const Listener* listener, tcp::socket sock, const tcp::endpoint& peer)
-    : wc_(wc), snap_(std::move(snap)), lis_(listener), client_(std::move(sock)) {
+    : wc_(wc),
+      snap_(std::move(snap)),
+      lis_(listener),
+      client_(std::move(sock)),
+      ls_(&listener->stats->slots[wc.worker.index()]) {
   client_addr_ = peer.address();
+  ls_->connections.add();
+  ls_->open.inc();
   list_next = wc_.sessions;
   if (list_next) list_next->list_prev = this;
   wc_.sessions = this;
@@ -58,6 +65,7 @@ HttpSession::HttpSession(WorkerContext& wc, std::shared_ptr<const Snapshot> snap
 }
 
 HttpSession::~HttpSession() {
+  ls_->open.dec();
   if (list_prev) list_prev->list_next = list_next;
   if (list_next) list_next->list_prev = list_prev;
   if (wc_.sessions == this) wc_.sessions = list_next;
@@ -109,6 +117,11 @@ HttpSession::Io HttpSession::read_into(tcp::socket& s, Buffer& b, std::size_t ca
     const ssize_t n = ::recv(s.native_handle(), b.tail(), b.tail_room(), MSG_DONTWAIT);
     if (n > 0) {
       b.produce(static_cast<std::size_t>(n));
+      if (&s == &client_) {
+        ls_->bytes_in.add(static_cast<std::uint64_t>(n));
+      } else if (ss_ != nullptr) {
+        ss_->bytes_in.add(static_cast<std::uint64_t>(n));
+      }
       return Io::kData;
     }
     if (n == 0) return Io::kEof;
@@ -119,6 +132,18 @@ HttpSession::Io HttpSession::read_into(tcp::socket& s, Buffer& b, std::size_t ca
     }
     return Io::kError;
   }
+}
+
+ssize_t HttpSession::send_to(tcp::socket& s, iovec* iov, int count) {
+  const ssize_t w = send_iov(s.native_handle(), iov, count);
+  if (w > 0) {
+    if (&s == &client_) {
+      ls_->bytes_out.add(static_cast<std::uint64_t>(w));
+    } else if (ss_ != nullptr) {
+      ss_->bytes_out.add(static_cast<std::uint64_t>(w));
+    }
+  }
+  return w;
 }
 
 void HttpSession::wait_client_read() {
@@ -177,6 +202,9 @@ void HttpSession::on_client_readable() {
 // The request
 
 void HttpSession::process_head() {
+  // Each request starts on the worker's current snapshot, so a reload or an admin change
+  // (weights, drain) reaches kept-alive connections too; the exchange in flight keeps its own.
+  if (wc_.snapshot != snap_ && wc_.snapshot) adopt_snapshot();
   http1::RequestHead& h = wc_.req_scratch;
   method_ = http1::Method::kGet;  // until this head parses: an error for it gets a body
   const http1::ParseResult r = http1::parse_request_head(cin_.view(), h, lis_->limits);
@@ -188,6 +216,7 @@ void HttpSession::process_head() {
   if (r.status == http1::ParseStatus::kError) return send_error(r.error_status, r.reason);
 
   if (lis_->access_log) log_begin(&h);
+  head_at_ = Clock::now();
   method_ = h.method_id;
   client_minor_ = h.version_minor;
   client_said_close_ = !h.keep_alive;
@@ -234,6 +263,7 @@ void HttpSession::process_head() {
     route_ = lis_->router->match({h, path, query, host_without_port(host), client_addr_});
   }
   if (route_) {
+    route_->stats->slots[wc_.worker.index()].requests.add();
     switch (route_->action) {
       case config::RouteConfig::Action::kRespond:
       case config::RouteConfig::Action::kRedirect:
@@ -267,6 +297,15 @@ void HttpSession::process_head() {
   if (!account_request_body()) return;
   phase_ = Phase::kConnect;
   connect_upstream();
+}
+
+void HttpSession::adopt_snapshot() {
+  // Reloads keep the listener set (lbd/server.cc), so the listener has the same position.
+  const std::size_t i = static_cast<std::size_t>(lis_ - snap_->listeners.data());
+  if (i >= wc_.snapshot->listeners.size() || wc_.snapshot->listeners[i].mode != lis_->mode) return;
+  snap_ = wc_.snapshot;
+  lis_ = &snap_->listeners[i];
+  trusted_ = !lis_->trusted_proxies.empty() && lis_->trusted_proxies.contains(client_addr_);
 }
 
 bool HttpSession::account_request_body() {
@@ -310,34 +349,55 @@ bool HttpSession::account_request_body() {
 // The upstream connection
 
 void HttpSession::connect_upstream() {
-  const Backend& backend = *backend_;
   ++attempts_;
-  const balance::PickContext ctx{attempts_ - 1u, server_, {}, hash_};
-  // A sticky cookie naming a usable server decides the first attempt; retries balance.
-  const balance::Server* s = attempts_ == 1 && sticky_ && balance::usable(*sticky_)
-                                 ? sticky_
-                                 : backend.balancer->pick(ctx);
-  // A server at its max_connections takes no more: one more pick avoiding it, then 503 (the
-  // bounded wait queue of HAProxy's maxconn is not there yet).
-  if (s && s->max_connections != 0 &&
-      s->active.load(std::memory_order_relaxed) >= s->max_connections) {
-    s = backend.balancer->pick({attempts_, s, {}, hash_});
-    if (s && s->max_connections != 0 &&
-        s->active.load(std::memory_order_relaxed) >= s->max_connections) {
-      s = nullptr;
-    }
-    if (s == nullptr) return send_error(503, "every server is at max_connections");
+  const balance::Server* s = acquire_server();
+  if (s == nullptr) {
+    if (backend_full()) return enqueue();
+    if (attempts_ > 1) return send_error(retry_status_, retry_reason_);
+    return send_error(503, "no server available");
   }
-  if (s == nullptr && attempts_ > 1) {
-    // No other server: a connection that went stale in the pool is retried on the same server
-    // with a fresh connection; a server that refused or timed out ends the request.
-    if (!retry_same_) return send_error(retry_status_, retry_reason_);
+  connect_to(s);
+}
+
+// Picks a server for this attempt and takes one of its slots (Server::active, bounded by
+// max_connections); null when no usable server has room.
+const balance::Server* HttpSession::acquire_server() {
+  const Backend& backend = *backend_;
+  // A sticky server decides the first attempt while it is usable and has room; retries balance.
+  if (attempts_ == 1 && sticky_ && balance::usable(*sticky_) && balance::try_acquire(*sticky_)) {
+    return sticky_;
+  }
+  balance::PickContext ctx{attempts_ - 1u, server_, {}, hash_};
+  const balance::Server* s = backend.balancer->pick(ctx);
+  if (s != nullptr && !balance::try_acquire(*s)) {
+    // Another worker took its last slot between the pick and now: once more, passing it over.
+    ctx.avoid_also = s;
+    s = backend.balancer->pick(ctx);
+    if (s != nullptr && !balance::try_acquire(*s)) s = nullptr;
+  }
+  // No other server for a retry: a connection that went stale in the pool is retried on the
+  // same server with a fresh connection (a server that refused or timed out ends the request).
+  if (s == nullptr && attempts_ > 1 && retry_same_ && balance::try_acquire(*server_)) {
     s = server_;
   }
-  if (s == nullptr) return send_error(503, "no server available");
+  return s;
+}
+
+// Some server is usable but full: the request may wait for a slot instead of failing.
+bool HttpSession::backend_full() const {
+  for (const auto& s : backend_->servers) {
+    if (balance::usable(*s) && !balance::has_room(*s)) return true;
+  }
+  return false;
+}
+
+void HttpSession::connect_to(const balance::Server* s) {
+  const Backend& backend = *backend_;
   server_ = s;
+  bs_ = &backend.stats->slots[wc_.worker.index()];
+  bs_->requests.add();
+  ss_ = &snap_->server_stats[s->id]->slots[wc_.worker.index()];
   // Load-aware balancers read `active`; it counts this exchange until release_upstream().
-  s->active.fetch_add(1, std::memory_order_relaxed);
   active_on_ = s;
   if (log_) {
     log_->backend = backend.name;
@@ -362,9 +422,93 @@ void HttpSession::connect_upstream() {
                           });
 }
 
+// ---------------------------------------------------------------------------------------------
+// The wait queue: every usable server of the backend is at its max_connections. The request
+// waits, in arrival order on this worker, until a slot frees or queue.timeout passes (503, as
+// HAProxy answers a queue timeout). The bound is shared by all workers through
+// Backend::queued, touched only by requests that queue.
+
+namespace {
+constexpr auto kQueuePoll = std::chrono::milliseconds(2);
+
+void arm_queue_timer(WorkerContext& wc) {
+  if (wc.queue_timer_armed) return;
+  wc.queue_timer_armed = true;
+  wc.queue_timer.expires_after(kQueuePoll);
+  wc.queue_timer.async_wait([&wc](const std::error_code& ec) {
+    wc.queue_timer_armed = false;
+    if (ec) return;
+    serve_queue(wc);
+    if (wc.queue_head != nullptr) arm_queue_timer(wc);
+  });
+}
+
+void wake_queue(WorkerContext& wc) {
+  if (wc.queue_wake_posted) return;
+  wc.queue_wake_posted = true;
+  asio::post(wc.worker.io(), [&wc] {
+    wc.queue_wake_posted = false;
+    serve_queue(wc);
+  });
+}
+}  // namespace
+
+void HttpSession::enqueue() {
+  const Backend& b = *backend_;
+  --attempts_;  // this attempt has not happened yet: try_dequeue() makes it
+  if (b.queue_size == 0) return send_error(503, "every server is at max_connections");
+  if (b.queued.fetch_add(1, std::memory_order_relaxed) >= b.queue_size) {
+    b.queued.fetch_sub(1, std::memory_order_relaxed);
+    return send_error(503, "queue full");
+  }
+  phase_ = Phase::kQueued;
+  b.stats->slots[wc_.worker.index()].queued.add();
+  q_self_ = shared_from_this();
+  q_prev_ = wc_.queue_tail;
+  q_next_ = nullptr;
+  (wc_.queue_tail ? wc_.queue_tail->q_next_ : wc_.queue_head) = this;
+  wc_.queue_tail = this;
+  set_deadline(b.queue_timeout);
+  arm_queue_timer(wc_);
+}
+
+bool HttpSession::try_dequeue() {
+  ++attempts_;
+  const balance::Server* s = acquire_server();
+  if (s == nullptr) {
+    --attempts_;
+    return false;
+  }
+  leave_queue();
+  connect_to(s);
+  return true;
+}
+
+void HttpSession::leave_queue() {
+  if (!q_self_) return;
+  (q_prev_ ? q_prev_->q_next_ : wc_.queue_head) = q_next_;
+  (q_next_ ? q_next_->q_prev_ : wc_.queue_tail) = q_prev_;
+  q_prev_ = q_next_ = nullptr;
+  backend_->queued.fetch_sub(1, std::memory_order_relaxed);
+  // The last reference may be this one, and the caller is still inside a member function:
+  // drop it from the event loop instead.
+  asio::post(wc_.worker.io(), [self = std::move(q_self_)] {});
+}
+
+void serve_queue(WorkerContext& wc) {
+  // A backend whose oldest waiter found no slot has none for the later ones either.
+  const Backend* full = nullptr;
+  for (HttpSession* s = wc.queue_head; s != nullptr;) {
+    HttpSession* next = s->q_next_;
+    if (s->backend_ != full && !s->try_dequeue()) full = s->backend_;
+    s = next;
+  }
+}
+
 void HttpSession::on_connected(const std::error_code& ec) {
   if (ec) {
     balance::record_failure(*server_);
+    ss_->connect_failures.add();
     LOG_INFO("{}: connect to {}/{} failed: {}", lis_->name, server_->backend, server_->name,
              ec.message());
     return retry_or_fail("upstream connect failed", 502);
@@ -384,6 +528,7 @@ void HttpSession::retry_or_fail(const char* reason, int status) {
   release_upstream(false);
   const std::size_t limit = std::min<std::size_t>(3, backend_->servers.size() + 1);
   if (!req_body_sent_ && !resp_started_ && attempts_ < limit) {
+    if (bs_ != nullptr) bs_->retries.add();
     uout_sent_ = 0;
     retry_same_ = stale;
     retry_status_ = status;
@@ -428,8 +573,9 @@ void HttpSession::wait_up_write() {
 
 void HttpSession::release_upstream(bool reusable) {
   if (active_on_) {
-    active_on_->active.fetch_sub(1, std::memory_order_relaxed);
+    balance::release(*active_on_);
     active_on_ = nullptr;
+    if (wc_.queue_head != nullptr) wake_queue(wc_);
   }
   if (!up_) return;
   auto conn = std::move(up_);
@@ -454,7 +600,7 @@ void HttpSession::pump_request() {
         iov[n++] = {const_cast<char*>(uout_.data()) + uout_sent_, uout_.size() - uout_sent_};
       }
       if (req_fwd_ > 0) iov[n++] = {const_cast<char*>(cin_.data()), req_fwd_};
-      const ssize_t w = send_iov(up_->sock.native_handle(), iov, n);
+      const ssize_t w = send_to(up_->sock, iov, n);
       if (w < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return wait_up_write();
@@ -500,7 +646,7 @@ void HttpSession::pump_response() {
       int n = 0;
       if (!cout_.empty()) iov[n++] = {const_cast<char*>(cout_.data()), cout_.size()};
       if (resp_fwd_ > 0) iov[n++] = {const_cast<char*>(uin_.data()), resp_fwd_};
-      const ssize_t w = send_iov(client_.native_handle(), iov, n);
+      const ssize_t w = send_to(client_, iov, n);
       if (w < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return wait_client_write();
@@ -597,15 +743,16 @@ bool HttpSession::on_response_head() {
     resp_head_done_ = true;
     resp_started_ = true;
     if (log_) log_->status = h.status;
+    count_response(h.status);
+    ss_->responses[metrics::status_class(h.status)].add();
     if (h.status >= 500) {
       balance::record_5xx(*server_);
     } else {
       balance::record_success(*server_);
     }
-    balance::Server::record_latency(
-        *server_,
-        static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - sent_at_).count()));
+    const auto ttfb = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - sent_at_);
+    balance::Server::record_latency(*server_, static_cast<std::uint64_t>(ttfb.count()));
+    bs_->upstream.observe(ttfb);
     resp_body_ = h.body;
     resp_remaining_ = h.content_length;
     resp_keep_alive_ = h.keep_alive;
@@ -617,6 +764,7 @@ bool HttpSession::on_response_head() {
     if (!req_done_) close_after_ = true;
     const CompiledHeaderOps* ops =
         route_ && !route_->response_ops.empty() ? &route_->response_ops : nullptr;
+    if (backend_->sticky_table) learn_sticky(h);
     // Pin the client to the server that answered, unless its cookie already names it.
     const std::string_view set_cookie =
         sticky_ != server_ ? std::string_view(server_->sticky_set_cookie) : std::string_view{};
@@ -703,6 +851,10 @@ bool HttpSession::dechunk_response() {
 }
 
 void HttpSession::finish_exchange() {
+  if (head_at_ != Clock::time_point{}) {
+    ls_->duration.observe(Clock::now() - head_at_);
+    head_at_ = {};
+  }
   const bool reusable = resp_keep_alive_ && req_done_ && !up_extra_ && req_fwd_ == 0 &&
                         resp_body_ != http1::BodyKind::kUntilClose;
   release_upstream(reusable);
@@ -710,6 +862,8 @@ void HttpSession::finish_exchange() {
   uout_.release();
   cout_.release_if_empty();
   server_ = nullptr;
+  bs_ = nullptr;
+  ss_ = nullptr;
   total_deadline_ = Clock::time_point::max();
   log_end();
   if (close_after_) return linger_close();
@@ -741,7 +895,7 @@ void HttpSession::tunnel_pump() {
   // The 101 head (and any interim head before it) goes out before tunnel bytes.
   while (!cout_.empty()) {
     iovec iov{const_cast<char*>(cout_.data()), cout_.size()};
-    const ssize_t w = send_iov(client_.native_handle(), &iov, 1);
+    const ssize_t w = send_to(client_, &iov, 1);
     if (w < 0 && errno == EINTR) continue;
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return wait_client_write();
     if (w < 0) return close();
@@ -752,7 +906,7 @@ void HttpSession::tunnel_pump() {
     for (int budget = kPumpBudget; budget > 0; --budget) {
       if (d.fwd > 0) {
         iovec iov{const_cast<char*>(d.buf.data()), d.fwd};
-        const ssize_t w = send_iov(d.to.native_handle(), &iov, 1);
+        const ssize_t w = send_to(d.to, &iov, 1);
         if (w < 0) {
           if (errno == EINTR) continue;
           if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -797,8 +951,9 @@ void HttpSession::tunnel_pump() {
 }
 
 // The server the request's sticky cookie names (any state; the caller checks usability), or
-// null when it carries none or an unknown token.
-const balance::Server* HttpSession::sticky_server(const http1::RequestHead& h) const {
+// null when it carries none, an unknown token, or (learn mode) a session no server is known for.
+const balance::Server* HttpSession::sticky_server(const http1::RequestHead& h) {
+  sticky_key_ = 0;
   std::string_view token;
   for (std::size_t i = 0; i < h.header_count && token.empty(); ++i) {
     if (!http1::iequals(h.headers[i].name, "cookie")) continue;
@@ -809,10 +964,46 @@ const balance::Server* HttpSession::sticky_server(const http1::RequestHead& h) c
     });
   }
   if (token.empty()) return nullptr;
+  if (backend_->sticky_table) {
+    sticky_key_ = balance::hash_of(token);
+    const auto id = backend_->sticky_table->find(sticky_key_, balance::StickyTable::now());
+    return id ? backend_->server_by_id(*id) : nullptr;
+  }
   for (const auto& s : backend_->servers) {
     if (s->sticky_token == token) return s.get();
   }
   return nullptr;
+}
+
+// Sticky mode learn: a response that sets the session cookie ties its value to the server that
+// answered; a request whose session went elsewhere (its server was out) moves it to this one.
+void HttpSession::learn_sticky(const http1::ResponseHead& h) {
+  balance::StickyTable& table = *backend_->sticky_table;
+  const std::uint32_t now = balance::StickyTable::now();
+  bool set = false;
+  for (std::size_t i = 0; i < h.header_count; ++i) {
+    if (!http1::iequals(h.headers[i].name, "set-cookie")) continue;
+    // Set-Cookie: NAME=VALUE; attributes (RFC 6265 §4.1.1): only the first pair names it.
+    std::string_view v = h.headers[i].value;
+    const std::size_t eq = v.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view name = v.substr(0, eq);
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+    if (name != backend_->sticky_cookie) continue;
+    std::string_view value = v.substr(eq + 1);
+    value = value.substr(0, value.find(';'));
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+      value.remove_prefix(1);
+    }
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    if (value.empty()) continue;  // a cookie being deleted names no session
+    table.learn(balance::hash_of(value), server_->id, now);
+    set = true;
+  }
+  if (!set && sticky_key_ != 0 && sticky_ != server_) table.learn(sticky_key_, server_->id, now);
 }
 
 // What consistent and source hashing hash for this request (the backend's hash_key). 0, for a
@@ -914,6 +1105,8 @@ void HttpSession::respond_local(const http1::RequestHead& h, std::string_view fu
     if (s.size() <= cout_.tail_room()) cout_.append(s);
   };
   const bool head_only = h.method_id == http1::Method::kHead;
+  count_response(route_->action == config::RouteConfig::Action::kRespond ? route_->respond_status
+                                                                         : route_->redirect_status);
   if (log_) {
     const bool fixed = route_->action == config::RouteConfig::Action::kRespond;
     log_->status = fixed ? route_->respond_status : route_->redirect_status;
@@ -992,8 +1185,15 @@ std::string_view HttpSession::rewrite_path(std::string_view path, std::string_vi
 
 void HttpSession::send_error(int status, const char* reason) {
   char ip[46];
-  LOG_INFO("{}: {} -> {} ({})", lis_->name, client_ip(ip), status, reason);
+  const std::string_view client = client_ip(ip);
+  LOG_INFO("{}: {} -> {} ({})", lis_->name, client, status, reason);
+  wc_.recent_errors.push(
+      {std::chrono::system_clock::now(), lis_->name, std::string(client), status, reason});
   if (resp_sent_) return close();  // part of an answer is out: only closing is honest
+  // A replaced server response (too large a head, say) was counted already; this one is what
+  // the client gets.
+  if (!resp_started_) count_response(status);
+  ls_->local[static_cast<std::size_t>(metrics::reason_for(status, reason))].add();
   if (lis_->access_log) {
     if (!log_ || !log_->active) log_begin(nullptr);
     log_->status = status;
@@ -1048,8 +1248,13 @@ void HttpSession::linger() {
   wait_client_read();
 }
 
+void HttpSession::count_response(int status) {
+  ls_->responses[metrics::status_class(status)].add();
+}
+
 void HttpSession::close() {
   if (phase_ == Phase::kClosed) return;
+  leave_queue();
   log_end();
   phase_ = Phase::kClosed;
   std::error_code ec;
@@ -1072,11 +1277,16 @@ void HttpSession::set_deadline(std::chrono::milliseconds d) {
 void HttpSession::on_timer() {
   const auto now = Clock::now();
   if (now < deadline_) return;
-  if (now >= total_deadline_ && (phase_ == Phase::kConnect || phase_ == Phase::kExchange)) {
+  if (now >= total_deadline_ &&
+      (phase_ == Phase::kQueued || phase_ == Phase::kConnect || phase_ == Phase::kExchange)) {
+    leave_queue();
     if (!resp_started_) return send_error(504, "request_timeout");
     return close();
   }
   switch (phase_) {
+    case Phase::kQueued:
+      leave_queue();
+      return send_error(503, "queue timeout");
     case Phase::kIdle:
       return close();  // keep-alive wait over: a silent close, as every server does
     case Phase::kHead:
@@ -1084,9 +1294,13 @@ void HttpSession::on_timer() {
     case Phase::kConnect:
       LOG_INFO("{}: connect to {}/{} timed out", lis_->name, server_->backend, server_->name);
       balance::record_failure(*server_);
+      ss_->connect_failures.add();
       return retry_or_fail("upstream connect timeout", 504);
     case Phase::kExchange:
-      if (server_ && !resp_head_done_) balance::record_failure(*server_);
+      if (server_ && !resp_head_done_) {
+        balance::record_failure(*server_);
+        ss_->timeouts.add();
+      }
       if (!resp_started_) return send_error(504, "upstream response timeout");
       return close();
     case Phase::kTunnel:
@@ -1112,8 +1326,33 @@ void sweep_sessions(WorkerContext& wc) {
     if (s->phase_ != HttpSession::Phase::kClosed && s->deadline_ <= now) {
       // Held while it runs: closing may release the handlers that own it.
       if (auto keep = s->weak_from_this().lock()) s->on_timer();
+    } else if (s->phase_ != HttpSession::Phase::kClosed && s->cut_at_ <= now) {
+      LOG_INFO("{}: closing a connection whose backend {} a reload removed (reload_grace over)",
+               s->lis_->name, s->backend_ ? s->backend_->name : "?");
+      if (auto keep = s->weak_from_this().lock()) s->close();
     }
     s = next;
+  }
+}
+
+void retire_sessions(WorkerContext& wc, std::chrono::milliseconds grace) {
+  if (!wc.snapshot) return;
+  const auto cut = Clock::now() + grace;
+  for (HttpSession* s = wc.sessions; s != nullptr; s = s->list_next) {
+    const bool busy = s->phase_ == HttpSession::Phase::kTunnel ||
+                      s->phase_ == HttpSession::Phase::kExchange ||
+                      s->phase_ == HttpSession::Phase::kConnect;
+    if (!busy || s->backend_ == nullptr || s->snap_ == wc.snapshot) continue;
+    bool kept = false;
+    for (const auto& b : wc.snapshot->backends) kept = kept || b->name == s->backend_->name;
+    // The route that sent it there must stay too (routes are named, "route-N" by default).
+    const std::size_t li = static_cast<std::size_t>(s->lis_ - s->snap_->listeners.data());
+    if (kept && s->route_ != nullptr && li < wc.snapshot->config->listeners.size()) {
+      const auto& routes = wc.snapshot->config->listeners[li].routes;
+      kept = std::any_of(routes.begin(), routes.end(),
+                         [&](const config::RouteConfig& r) { return r.name == s->route_->name; });
+    }
+    if (!kept) s->cut_at_ = std::min(s->cut_at_, cut);
   }
 }
 

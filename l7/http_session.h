@@ -9,14 +9,16 @@
 // only an EAGAIN turns into an async_wait. So an idle keep-alive connection holds no buffer, and
 // a request whose bytes are already there costs no wait at all.
 //
-// The session keeps the snapshot it was accepted with; reload semantics for long-lived
-// connections come with the operations work.
+// Each request runs on the snapshot that was current when its head arrived (adopt_snapshot());
+// an exchange in flight, or a tunnel, keeps the one it started with.
 #pragma once
 
 #include <asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+
+struct iovec;
 
 #include "core/buffer.h"
 #include "l7/access_log.h"
@@ -45,7 +47,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpSession* list_next = nullptr;
 
  private:
-  enum class Phase : std::uint8_t { kIdle, kHead, kConnect, kExchange, kTunnel, kLinger, kClosed };
+  enum class Phase : std::uint8_t {
+    kIdle,
+    kHead,
+    kQueued,  // waiting in the worker's queue for a server slot
+    kConnect,
+    kExchange,
+    kTunnel,
+    kLinger,
+    kClosed
+  };
   enum class Io : std::uint8_t { kData, kWouldBlock, kEof, kError, kFull };
 
   // Client side.
@@ -53,11 +64,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void wait_client_write();
   void on_client_readable();
   Io read_into(asio::ip::tcp::socket& s, Buffer& b, std::size_t capacity);
+  ssize_t send_to(asio::ip::tcp::socket& s, iovec* iov, int count);
+  void count_response(int status);
   void process_head();
+  void adopt_snapshot();
   bool account_request_body();
 
   // Upstream side.
   void connect_upstream();
+  const balance::Server* acquire_server();
+  void connect_to(const balance::Server* s);
+  bool backend_full() const;
+  void enqueue();
+  bool try_dequeue();
+  void leave_queue();
+  friend void serve_queue(WorkerContext& wc);
   void on_connected(const std::error_code& ec);
   void retry_or_fail(const char* reason, int status);
   void start_exchange();
@@ -80,7 +101,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::string_view client_ip(char (&buf)[46]) const;
   std::uint64_t request_hash(const http1::RequestHead& h, std::string_view path,
                              std::string_view query) const;
-  const balance::Server* sticky_server(const http1::RequestHead& h) const;
+  const balance::Server* sticky_server(const http1::RequestHead& h);
+  void learn_sticky(const http1::ResponseHead& h);
 
   // Routing.
   void respond_local(const http1::RequestHead& h, std::string_view host, std::string_view path,
@@ -101,6 +123,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void set_deadline(std::chrono::milliseconds d);
   void on_timer();
   friend void sweep_sessions(WorkerContext& wc);
+  friend void retire_sessions(WorkerContext& wc, std::chrono::milliseconds grace);
+  // When a reload removed this session's backend: closed at this time (max(): never).
+  std::chrono::steady_clock::time_point cut_at_ = std::chrono::steady_clock::time_point::max();
 
   WorkerContext& wc_;
   std::shared_ptr<const Snapshot> snap_;
@@ -114,10 +139,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const Route* route_ = nullptr;      // of the request in flight; null: the listener default
   const Backend* backend_ = nullptr;  // of the request in flight
   const balance::Server* server_ = nullptr;
-  const balance::Server* active_on_ = nullptr;       // holds one count of its `active`
-  std::uint64_t hash_ = 0;                           // PickContext::hash of the request in flight
-  const balance::Server* sticky_ = nullptr;          // the server the sticky cookie names
+  const balance::Server* active_on_ = nullptr;  // holds one count of its `active`
+  std::uint64_t hash_ = 0;                      // PickContext::hash of the request in flight
+  const balance::Server* sticky_ = nullptr;     // the server the sticky cookie names
+  // Sticky mode learn: the hash of the session cookie the request carried (0: none).
+  std::uint64_t sticky_key_ = 0;
+  // The worker's wait queue (enqueue()): links, and the reference that keeps a queued session
+  // alive, since no socket handler of it is pending while it waits.
+  HttpSession* q_prev_ = nullptr;
+  HttpSession* q_next_ = nullptr;
+  std::shared_ptr<HttpSession> q_self_;
   std::chrono::steady_clock::time_point sent_at_{};  // request went upstream (for EWMA latency)
+  std::chrono::steady_clock::time_point head_at_{};  // request head complete (for the histogram)
+
+  // This worker's counters (metrics/stats.h): of the listener for the whole connection, of the
+  // backend and server for the exchange in flight.
+  metrics::ListenerSlot* ls_;
+  metrics::BackendSlot* bs_ = nullptr;
+  metrics::ServerSlot* ss_ = nullptr;
 
   Buffer cin_;   // client bytes: request head, then body bytes waiting to go upstream
   Buffer cout_;  // generated response heads and errors for the client
@@ -171,5 +210,10 @@ void sweep_sessions(WorkerContext& wc);
 // Starts the worker's periodic sweep; it stops by itself once the worker drains and has no
 // session left.
 void start_sweep(WorkerContext& wc);
+// Gives waiting requests the server slots that are free now, oldest first.
+void serve_queue(WorkerContext& wc);
+// After the worker took a new snapshot: sessions busy on a backend it no longer has (tunnels,
+// long responses) are closed once `grace` has passed; the rest carry on.
+void retire_sessions(WorkerContext& wc, std::chrono::milliseconds grace);
 
 }  // namespace fulcrum::l7

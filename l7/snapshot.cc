@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "core/listen.h"
 
@@ -15,6 +16,23 @@ std::uint32_t ServerIds::get(const std::string& backend, const std::string& serv
   auto [it, inserted] = ids_.try_emplace(std::move(key), next_);
   if (inserted) ++next_;
   return it->second;
+}
+
+std::shared_ptr<balance::StickyTable> ServerIds::sticky_table(const std::string& backend,
+                                                              std::uint32_t entries,
+                                                              std::uint32_t ttl_seconds) {
+  auto& t = sticky_tables_[backend];
+  if (!t || t->capacity() != balance::StickyTable(entries, 1).capacity() ||
+      t->ttl_seconds() != ttl_seconds) {
+    t = std::make_shared<balance::StickyTable>(entries, ttl_seconds);
+  }
+  return t;
+}
+
+metrics::Registry& ServerIds::registry() {
+  if (registry_ != nullptr) return *registry_;
+  if (!own_registry_) own_registry_ = std::make_unique<metrics::Registry>(256);
+  return *own_registry_;
 }
 
 namespace {
@@ -86,13 +104,25 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     const auto& bc = config->backends[b];
     auto backend = std::make_unique<Backend>();
     backend->name = bc.name;
+    backend->stats = ids.registry().backend(bc.name);
     backend->connect_timeout = bc.connect_timeout;
     backend->response_timeout = bc.response_timeout;
     backend->idle_timeout = bc.idle_timeout;
     backend->max_idle = bc.max_idle;
     backend->hashes = hashes(bc.balance);
     backend->hash_key = bc.hash_key;
+    backend->send_proxy_protocol = static_cast<std::uint8_t>(bc.send_proxy_protocol);
+    backend->retries = bc.retries;
     if (bc.sticky.enabled) backend->sticky_cookie = bc.sticky.cookie;
+    const bool learn = bc.sticky.enabled && bc.sticky.mode == config::StickyConfig::Mode::kLearn;
+    if (learn) {
+      const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(bc.sticky.ttl).count();
+      backend->sticky_table = ids.sticky_table(
+          bc.name, bc.sticky.table_size,
+          static_cast<std::uint32_t>(std::clamp<std::int64_t>(ttl, 1, UINT32_MAX / 2)));
+    }
+    backend->queue_size = bc.queue.size;
+    backend->queue_timeout = std::chrono::duration_cast<Millis>(bc.queue.timeout);
     std::vector<balance::Server*> raw;
     for (std::size_t s = 0; s < bc.servers.size(); ++s) {
       const auto& sc = bc.servers[s];
@@ -102,11 +132,12 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
       server->weight = sc.weight;
       server->backup = sc.backup;
       server->sticky_token = fmt::format("{:016x}", balance::hash_of(bc.name + "/" + sc.name));
-      if (bc.sticky.enabled) {
+      if (bc.sticky.enabled && !learn) {
         server->sticky_set_cookie = fmt::format("Set-Cookie: {}={}; Path=/; HttpOnly\r\n",
                                                 bc.sticky.cookie, server->sticky_token);
       }
       server->max_connections = sc.max_connections;
+      server->slow_start = sc.slow_start;
       server->admin.store(static_cast<std::uint8_t>(
           sc.admin == config::ServerConfig::Admin::kDrain      ? balance::AdminState::kDrain
           : sc.admin == config::ServerConfig::Admin::kDisabled ? balance::AdminState::kDisabled
@@ -174,9 +205,61 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
              fmt::format("expected an address or CIDR, got '{}'", lc.trusted_proxies[t])});
       }
     }
+    l.max_connections = lc.max_connections;
+    for (std::size_t t = 0; t < lc.proxy_protocol_from.size(); ++t) {
+      if (!l.proxy_protocol_from.add(lc.proxy_protocol_from[t])) {
+        errors.push_back(
+            {lc.mark, fmt::format("listeners[{}].proxy_protocol_from[{}]", i, t),
+             fmt::format("expected an address or CIDR, got '{}'", lc.proxy_protocol_from[t])});
+      }
+    }
+    for (const auto& route : lc.sni_routes) {
+      auto b = by_name.find(route.backend);
+      if (b == by_name.end()) continue;  // validate() has reported it
+      l.sni_routing = true;
+      for (std::string name : route.sni) {
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        if (name.starts_with("*.")) {
+          l.sni_wildcards.emplace_back(name.substr(1), b->second);
+        } else {
+          l.sni_exact.emplace(std::move(name), b->second);
+        }
+      }
+    }
+    std::stable_sort(l.sni_wildcards.begin(), l.sni_wildcards.end(),
+                     [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
     snap->listeners.push_back(std::move(l));
   }
   snap->server_id_limit = ids.limit();
+  // Counters: blocks by name and id, so they carry on across reloads; only the config's own
+  // names are exported.
+  metrics::Registry& registry = ids.registry();
+  snap->server_stats.assign(snap->server_id_limit, nullptr);
+  std::vector<std::string> listener_names, backend_names;
+  std::vector<std::uint32_t> server_ids;
+  std::vector<std::pair<std::string, std::string>> route_names;
+  for (auto& l : snap->listeners) {
+    l.stats = registry.listener(l.name);
+    listener_names.push_back(l.name);
+    if (!l.router) continue;
+    for (std::size_t r = 0; r < l.router->size(); ++r) {
+      Route& route = l.router->at(r);
+      route.stats = registry.route(l.name, route.name);
+      route_names.emplace_back(l.name, route.name);
+    }
+  }
+  for (const auto& b : snap->backends) {
+    backend_names.push_back(b->name);
+    for (const auto& s : b->servers) {
+      snap->server_stats[s->id] = registry.server(s->id, b->name, s->name);
+      server_ids.push_back(s->id);
+    }
+  }
+  if (errors.size() == errors_before) {
+    registry.set_current(std::move(listener_names), std::move(backend_names), std::move(server_ids),
+                         std::move(route_names));
+  }
   if (errors.size() != errors_before) return nullptr;
   return snap;
 }

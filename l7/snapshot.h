@@ -6,6 +6,7 @@
 #pragma once
 
 #include <asio/ip/tcp.hpp>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -15,11 +16,13 @@
 
 #include "balance/balancer.h"
 #include "balance/server.h"
+#include "balance/sticky_table.h"
 #include "config/loader.h"
 #include "config/model.h"
 #include "l7/access_log.h"
 #include "l7/http1/parser.h"
 #include "l7/router/router.h"
+#include "metrics/registry.h"
 
 namespace fulcrum::l7 {
 
@@ -36,10 +39,32 @@ struct Backend {
   bool hashes = false;        // the balancer wants PickContext::hash (source/consistent hashing)
   config::HashKey hash_key;   // what to hash, when it does
   std::string sticky_cookie;  // empty: no sticky sessions
+  metrics::Block<metrics::BackendSlot>* stats = nullptr;  // never null in a built snapshot
+  // Sticky mode learn: the table of which server set each session cookie value (null: insert).
+  std::shared_ptr<balance::StickyTable> sticky_table;
+  // Requests waiting for a slot when every usable server is at its max_connections
+  // (l7/http_session.cc). `queued` counts them across workers; 0 size: no queue.
+  std::uint32_t queue_size = 0;
+  Millis queue_timeout{};
+  mutable std::atomic<std::uint32_t> queued{0};
+  // mode: tcp (l4/): the PROXY header sent to servers (0 none, 1 v1, 2 v2), and how many other
+  // servers a session tries after a refused or timed-out connect.
+  std::uint8_t send_proxy_protocol = 0;
+  std::uint32_t retries = 2;
+
+  // The server with this Server::id, or null (sticky tables remember ids, not pointers, so
+  // that they survive reloads).
+  const balance::Server* server_by_id(std::uint32_t id) const {
+    for (const auto& s : servers) {
+      if (s->id == id) return s.get();
+    }
+    return nullptr;
+  }
 };
 
 struct Listener {
   std::string name;
+  metrics::Block<metrics::ListenerSlot>* stats = nullptr;  // never null in a built snapshot
   config::Mode mode = config::Mode::kHttp;
   asio::ip::tcp::endpoint endpoint;
   const Backend* backend = nullptr;  // for requests no route takes; null: 404
@@ -53,6 +78,13 @@ struct Listener {
   std::map<int, std::string> error_bodies;
   std::shared_ptr<AccessLogSink> access_log;  // null: off
   AccessLogFormat access_log_format = AccessLogFormat::kCombined;
+  // mode: tcp (l4/tcp_session.cc). SNI routing: exact names (lower case), then wildcard
+  // suffixes (".example.com", longest first); `backend` takes the rest. Off when no sni_routes.
+  bool sni_routing = false;
+  std::map<std::string, const Backend*, std::less<>> sni_exact;
+  std::vector<std::pair<std::string, const Backend*>> sni_wildcards;
+  std::uint32_t max_connections = 0;  // 0 = unlimited
+  CidrSet proxy_protocol_from;        // empty: no PROXY header expected
 };
 
 struct Snapshot {
@@ -61,6 +93,8 @@ struct Snapshot {
   std::vector<std::unique_ptr<Backend>> backends;
   std::vector<Listener> listeners;
   std::uint32_t server_id_limit = 0;  // every Server::id is below this
+  // Counters of each server, by Server::id (null for ids of servers not in this snapshot).
+  std::vector<metrics::Block<metrics::ServerSlot>*> server_stats;
 };
 
 // Gives a server the same id in every snapshot as long as its backend, name and address stay,
@@ -71,7 +105,21 @@ class ServerIds {
                     const asio::ip::tcp::endpoint& ep);
   std::uint32_t limit() const { return next_; }
 
+  // The learned-sessions table of a backend, kept from one snapshot to the next while the
+  // backend keeps its name, size and ttl, so a reload does not forget every session.
+  std::shared_ptr<balance::StickyTable> sticky_table(const std::string& backend,
+                                                     std::uint32_t entries,
+                                                     std::uint32_t ttl_seconds);
+
+  // Where the snapshot's counters live (the daemon's registry, sized for its workers). Without
+  // one, an own registry with room for the most workers a config allows.
+  void set_registry(metrics::Registry* r) { registry_ = r; }
+  metrics::Registry& registry();
+
  private:
+  std::map<std::string, std::shared_ptr<balance::StickyTable>> sticky_tables_;
+  metrics::Registry* registry_ = nullptr;
+  std::unique_ptr<metrics::Registry> own_registry_;
   std::map<std::string, std::uint32_t> ids_;
   std::uint32_t next_ = 0;
 };

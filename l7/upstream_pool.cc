@@ -11,7 +11,7 @@ std::shared_ptr<UpstreamConn> UpstreamPool::take(std::uint32_t server_id) {
   if (server_id >= idle_.size() || idle_[server_id].empty()) return nullptr;
   auto c = std::move(idle_[server_id].back());
   idle_[server_id].pop_back();
-  --total_;
+  set_total(total() - 1);
   ++c->idle_gen;
   std::error_code ec;
   c->sock.cancel(ec);
@@ -28,7 +28,7 @@ void UpstreamPool::put(std::shared_ptr<UpstreamConn> c, std::uint32_t max_idle,
   ++c->idle_gen;
   watch(c);
   list.push_back(std::move(c));
-  ++total_;
+  set_total(total() + 1);
   arm_sweep();
 }
 
@@ -54,11 +54,11 @@ void UpstreamPool::remove(const std::shared_ptr<UpstreamConn>& c) {
   std::error_code ec;
   c->sock.close(ec);
   list.erase(it);
-  --total_;
+  set_total(total() - 1);
 }
 
 void UpstreamPool::arm_sweep() {
-  if (sweep_armed_ || total_ == 0) return;
+  if (sweep_armed_ || total() == 0) return;
   sweep_armed_ = true;
   // Idle timeouts are enforced to within a second; a precise timer per idle connection would
   // cost a timer-queue operation on every reuse.
@@ -80,7 +80,7 @@ void UpstreamPool::sweep() {
         std::error_code ec;
         list[i]->sock.close(ec);
         list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
-        --total_;
+        set_total(total() - 1);
       } else {
         ++i;
       }
@@ -98,7 +98,7 @@ void UpstreamPool::close_all() {
     }
     list.clear();
   }
-  total_ = 0;
+  set_total(0);
   std::error_code ec;
   sweep_.cancel();
 }

@@ -9,6 +9,7 @@
 
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -39,7 +40,8 @@ class UpstreamPool {
   void put(std::shared_ptr<UpstreamConn> c, std::uint32_t max_idle,
            std::chrono::milliseconds idle_timeout);
   void close_all();
-  std::size_t idle_count() const { return total_; }
+  // Any thread (the metrics scrape reads it); written by the owning worker only.
+  std::size_t idle_count() const { return total(); }
 
  private:
   void watch(const std::shared_ptr<UpstreamConn>& c);
@@ -52,7 +54,9 @@ class UpstreamPool {
   bool sweep_armed_ = false;
   bool closed_ = false;
   std::vector<std::vector<std::shared_ptr<UpstreamConn>>> idle_;  // indexed by server id
-  std::size_t total_ = 0;
+  std::size_t total() const { return total_.load(std::memory_order_relaxed); }
+  void set_total(std::size_t n) { total_.store(n, std::memory_order_relaxed); }
+  std::atomic<std::size_t> total_{0};
 };
 
 }  // namespace fulcrum::l7

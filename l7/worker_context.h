@@ -2,10 +2,14 @@
 // scratch space for parsing, and the list of its live sessions (for graceful shutdown).
 #pragma once
 
+#include <array>
 #include <asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/worker.h"
 #include "l7/http1/parser.h"
@@ -15,6 +19,39 @@
 namespace fulcrum::l7 {
 
 class HttpSession;
+
+// The last requests this worker refused or failed (status, reason), for the admin API's
+// `show errors`. Written on the error path only; the lock is uncontended but for the rare
+// reader on the control thread.
+struct RecentError {
+  std::chrono::system_clock::time_point at;
+  std::string listener;
+  std::string client;
+  int status = 0;
+  std::string reason;
+};
+class RecentErrors {
+ public:
+  static constexpr std::size_t kKept = 32;
+  void push(RecentError e) {
+    std::lock_guard lock(mu_);
+    ring_[next_] = std::move(e);
+    next_ = (next_ + 1) % kKept;
+    if (count_ < kKept) ++count_;
+  }
+  std::vector<RecentError> copy() const {
+    std::lock_guard lock(mu_);
+    std::vector<RecentError> out;
+    for (std::size_t i = 0; i < count_; ++i)
+      out.push_back(ring_[(next_ + kKept - count_ + i) % kKept]);
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::array<RecentError, kKept> ring_;
+  std::size_t next_ = 0, count_ = 0;
+};
 
 struct WorkerContext {
   explicit WorkerContext(Worker& w) : worker(w), pool(w.io()), sweep_timer(w.io()) {}
@@ -43,6 +80,15 @@ struct WorkerContext {
   HttpSession* sessions = nullptr;
   std::size_t session_count = 0;
   bool draining = false;
+  // Requests of this worker waiting for a server slot (max_connections), oldest first; see
+  // serve_queue() in l7/http_session.cc. Slots freed here wake them at once; slots freed by
+  // other workers are found by a short poll while the queue is not empty.
+  HttpSession* queue_head = nullptr;
+  HttpSession* queue_tail = nullptr;
+  asio::steady_timer queue_timer{worker.io()};
+  bool queue_timer_armed = false;
+  bool queue_wake_posted = false;
+  RecentErrors recent_errors;
 };
 
 }  // namespace fulcrum::l7

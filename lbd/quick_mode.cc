@@ -14,7 +14,9 @@ const char* const kQuickModeUsage =
     "Runs a one-listener proxy without a config file. ADDR is host:port, [v6]:port.\n"
     "  --listen ADDR             address to accept clients on (required)\n"
     "  --to ADDR[,ADDR...]       upstream servers (required, repeatable)\n"
-    "  --mode http               listener mode (tcp and udp are not available yet)\n"
+    "  --mode http|tcp|udp       listener mode (default http); tcp relays bytes (L4),\n"
+    "                            udp balances datagrams by client flow\n"
+    "  --send-proxy v1|v2        tcp: send a PROXY protocol header to the servers\n"
     "  --balance NAME            round_robin (default), weighted_round_robin,\n"
     "                            least_connections, random, p2c_ewma, source_hash,\n"
     "                            consistent_hash (= maglev), maglev, ring_hash, first\n"
@@ -26,6 +28,7 @@ const char* const kQuickModeUsage =
     "  --header-timeout DURATION client request-head timeout (default 10s)\n"
     "  --upstream-timeout DURATION  wait for the upstream's response (default 60s)\n"
     "  --access-log combined|json   one line per request on stdout (default off)\n"
+    "  --metrics ADDR            serve Prometheus metrics at http://ADDR/metrics\n"
     "  --print-config            print the equivalent YAML config and exit\n";
 
 namespace {
@@ -42,13 +45,11 @@ std::optional<std::string> take_value(const std::vector<std::string>& args, std:
 
 // Flags of features that have not landed yet: an error, never silently ignored.
 bool not_yet(const std::string& flag, std::vector<std::string>& errors) {
-  static const std::pair<const char*, const char*> kPending[] = {
-      {"--tls-cert", "TLS termination"},
-      {"--tls-key", "TLS termination"},
-      {"--metrics", "the Prometheus exporter"},
-      {"--admin", "the admin API"},
-      {"--hsts", "TLS termination"},
-      {"--h2c", "HTTP/2"}};
+  static const std::pair<const char*, const char*> kPending[] = {{"--tls-cert", "TLS termination"},
+                                                                 {"--tls-key", "TLS termination"},
+                                                                 {"--admin", "the admin API"},
+                                                                 {"--hsts", "TLS termination"},
+                                                                 {"--h2c", "HTTP/2"}};
   for (const auto& [name, feature] : kPending) {
     if (flag == name) {
       errors.push_back(fmt::format("{}: {} is not available in this version yet", flag, feature));
@@ -86,6 +87,16 @@ std::optional<QuickMode> parse_quick_mode(const std::vector<std::string>& args,
         have_listen = true;
       } else {
         errors.push_back(fmt::format("--listen {}: {}", *v, err));
+      }
+    } else if (flag == "--metrics") {
+      auto v = take_value(args, i, errors);
+      if (!v) continue;
+      auto a = config::parse_address(*v, &err);
+      if (a && a->kind == config::Address::Kind::kInet) {
+        c.metrics.enabled = true;
+        c.metrics.address = *a;
+      } else {
+        errors.push_back(fmt::format("--metrics {}: {}", *v, a ? "expected HOST:PORT" : err));
       }
     } else if (flag == "--to") {
       auto v = take_value(args, i, errors);
@@ -127,6 +138,16 @@ std::optional<QuickMode> parse_quick_mode(const std::vector<std::string>& args,
         listener.mode = config::Mode::kUdp;
       } else {
         errors.push_back(fmt::format("--mode {}: expected http, tcp or udp", *v));
+      }
+    } else if (flag == "--send-proxy") {
+      auto v = take_value(args, i, errors);
+      if (!v) continue;
+      if (*v == "v1") {
+        backend.send_proxy_protocol = config::ProxyProtocol::kV1;
+      } else if (*v == "v2") {
+        backend.send_proxy_protocol = config::ProxyProtocol::kV2;
+      } else {
+        errors.push_back(fmt::format("--send-proxy {}: expected v1 or v2", *v));
       }
     } else if (flag == "--balance") {
       auto v = take_value(args, i, errors);
@@ -207,6 +228,12 @@ std::optional<QuickMode> parse_quick_mode(const std::vector<std::string>& args,
   if (!have_listen) errors.push_back("--listen is required");
   if (backend.servers.empty()) errors.push_back("--to is required (at least one server)");
   if (!have_listen) listener.name = "proxy";
+  // As in a config file: a TCP session may stay quiet for an hour.
+  if (listener.mode == config::Mode::kTcp) listener.idle_timeout = std::chrono::hours(1);
+  if (backend.send_proxy_protocol != config::ProxyProtocol::kNone &&
+      listener.mode != config::Mode::kTcp) {
+    errors.push_back("--send-proxy: only with --mode tcp");
+  }
   c.listeners.push_back(std::move(listener));
   c.backends.push_back(std::move(backend));
   if (errors.empty()) {

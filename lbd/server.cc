@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <asio/post.hpp>
+#include <future>
 #include <thread>
 
 #include "config/loader.h"
@@ -55,7 +56,11 @@ Server::Server(config::Config config)
     : initial_(std::move(config)), signals_(control_), shutdown_timer_(control_) {}
 
 Server::~Server() {
+  for (auto& per_worker : udp_listeners_) per_worker.clear();
+  udp_workers_.clear();
   for (auto& per_worker : acceptors_) per_worker.clear();
+  for (auto& per_worker : tcp_acceptors_) per_worker.clear();
+  tcp_workers_.clear();
   contexts_.clear();
   workers_.clear();
 }
@@ -89,7 +94,18 @@ bool Server::start_demo_servers(config::Config& config) {
   return true;
 }
 
-std::shared_ptr<const l7::Snapshot> Server::compile(const config::Config& config) {
+std::shared_ptr<const l7::Snapshot> Server::compile(const config::Config& given,
+                                                    std::vector<std::string>* messages) {
+  // Changes made through the admin API (weights, admin states) outlive reloads while the
+  // server they name stays.
+  config::Config config = given;
+  for (auto& b : config.backends) {
+    for (auto& sc : b.servers) {
+      const std::string key = b.name + "/" + sc.name;
+      if (auto w = weight_overrides_.find(key); w != weight_overrides_.end()) sc.weight = w->second;
+      if (auto a = admin_overrides_.find(key); a != admin_overrides_.end()) sc.admin = a->second;
+    }
+  }
   std::vector<config::ConfigError> errors;
   auto open_log = [this](const std::string& path, std::string& error) {
     auto& sink = access_logs_[path];
@@ -98,7 +114,10 @@ std::shared_ptr<const l7::Snapshot> Server::compile(const config::Config& config
   };
   auto snap = l7::build_snapshot(std::make_shared<const config::Config>(config), server_ids_,
                                  ++generation_, open_log, errors);
-  for (const auto& e : errors) LOG_ERROR("{}", e.to_string());
+  for (const auto& e : errors) {
+    LOG_ERROR("{}", e.to_string());
+    if (messages) messages->push_back(e.to_string());
+  }
   return snap;
 }
 
@@ -109,23 +128,48 @@ int Server::run() {
   const unsigned n =
       cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   worker_count_ = n;
+  registry_ = std::make_unique<metrics::Registry>(n);
+  server_ids_.set_registry(registry_.get());
   if (!start_demo_servers(cfg)) return 1;
   snapshot_ = compile(cfg);
   if (!snapshot_) return 1;
   monitor(snapshot_);
 
+  for (std::size_t l = 0; l < snapshot_->listeners.size(); ++l) {
+    tcp_counts_.push_back(std::make_unique<l4::TcpListenerCount>());
+  }
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(i));
     contexts_.push_back(std::make_unique<l7::WorkerContext>(*workers_.back()));
     contexts_.back()->snapshot = snapshot_;
+    tcp_workers_.push_back(std::make_unique<l4::TcpWorker>(*workers_.back()));
+    tcp_workers_.back()->snapshot = snapshot_;
+    udp_workers_.push_back(std::make_unique<l4::UdpWorker>(*workers_.back()));
+    udp_workers_.back()->snapshot = snapshot_;
+    udp_listeners_.emplace_back(snapshot_->listeners.size());
     acceptors_.emplace_back();
+    tcp_acceptors_.emplace_back();
     for (std::size_t l = 0; l < snapshot_->listeners.size(); ++l) {
       const auto& lis = snapshot_->listeners[l];
-      auto acc = std::make_unique<l7::HttpAcceptor>(*contexts_.back(), l);
       // Port 0 would give every worker a different port: the first worker's choice is reused.
       auto ep = lis.endpoint;
-      if (ep.port() == 0 && i > 0) ep = acceptors_[0][l]->local_endpoint();
-      if (std::error_code ec = acc->open(ep)) {
+      if (ep.port() == 0 && i > 0) ep = bound_endpoint(l);
+      std::error_code ec;
+      std::unique_ptr<l7::HttpAcceptor> acc;
+      if (lis.mode == config::Mode::kUdp) {
+        ec = open_udp(i, l, ep);
+        tcp_acceptors_.back().push_back(nullptr);
+      } else if (lis.mode == config::Mode::kTcp) {
+        auto tcp_acc =
+            std::make_unique<l4::TcpAcceptor>(*tcp_workers_.back(), l, tcp_counts_[l].get());
+        ec = tcp_acc->open(ep);
+        tcp_acceptors_.back().push_back(std::move(tcp_acc));
+      } else {
+        acc = std::make_unique<l7::HttpAcceptor>(*contexts_.back(), l);
+        ec = acc->open(ep);
+        tcp_acceptors_.back().push_back(nullptr);
+      }
+      if (ec) {
         const auto& lc = cfg.listeners[l];
         const config::Mark& m = lc.key_marks.at("address", lc.mark);
         LOG_ERROR("{}:{}:{}: listeners[{}].address: cannot listen on {}: {}", m.file, m.line,
@@ -138,12 +182,16 @@ int Server::run() {
   for (std::size_t l = 0; l < snapshot_->listeners.size(); ++l) {
     const auto& lc = cfg.listeners[l];
     LOG_INFO("listener {} on {} ({}) -> {}", snapshot_->listeners[l].name,
-             endpoint_text(acceptors_[0][l]->local_endpoint()),
-             config::to_string(snapshot_->listeners[l].mode),
+             endpoint_text(bound_endpoint(l)), config::to_string(snapshot_->listeners[l].mode),
              lc.routes.empty() ? "backend " + lc.backend
                                : fmt::format("{} route(s), default {}", lc.routes.size(),
                                              lc.backend.empty() ? "404" : lc.backend));
   }
+
+  if (!start_metrics(cfg)) return 1;
+  if (!start_admin(cfg)) return 1;
+  started_at_ = std::chrono::steady_clock::now();
+  registry_->count_reload(true, balance::hash_of(config::to_yaml(cfg)));
 
   signals_.add(SIGINT);
   signals_.add(SIGTERM);
@@ -158,8 +206,18 @@ int Server::run() {
   // A stopped worker tells the control loop, which ends when all have stopped.
   running_ = n;
   for (auto& w : workers_) {
-    for (auto& acc : acceptors_[w->index()]) acc->start();
+    for (auto& acc : acceptors_[w->index()]) {
+      if (acc) acc->start();
+    }
+    for (auto& acc : tcp_acceptors_[w->index()]) {
+      if (acc) acc->start();
+    }
     l7::start_sweep(*contexts_[w->index()]);
+    l4::start_sweep(*tcp_workers_[w->index()]);
+    for (auto& u : udp_listeners_[w->index()]) {
+      if (u) u->start();
+    }
+    l4::start_udp_sweep(*udp_workers_[w->index()]);
     w->start([this] {
       if (running_.fetch_sub(1) == 1) asio::post(control_, [this] { control_.stop(); });
     });
@@ -167,6 +225,8 @@ int Server::run() {
   LOG_INFO("lbd started: {} worker(s), config {}", n, cfg.source);
 
   control_.run();
+  registry_->close();
+  if (admin_) admin_->close();
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->join();
     finish_worker(i);
@@ -181,48 +241,213 @@ int Server::run() {
 }
 
 void Server::on_signal(int signo) {
-  if (signo == SIGHUP) return reload();
+  if (signo == SIGHUP) {
+    LOG_INFO("SIGHUP received");
+    reload(nullptr);
+    return;
+  }
   if (stopping_) return;
   LOG_INFO("received {}: shutting down (up to {})", signo == SIGINT ? "SIGINT" : "SIGTERM",
            config::format_duration(initial_.shutdown_timeout));
   begin_shutdown();
 }
 
-void Server::reload() {
+bool Server::reload(std::vector<std::string>* errors) {
+  auto fail = [&](const std::string& message) {
+    LOG_ERROR("{}", message);
+    if (errors) errors->push_back(message);
+  };
   if (initial_.source.empty() || initial_.source.front() == '<') {
-    LOG_WARN("SIGHUP: the config came from the command line; nothing to reload");
-    return;
+    fail("the config came from the command line; there is no file to reload");
+    return false;
   }
-  LOG_INFO("SIGHUP: reloading {}", initial_.source);
+  LOG_INFO("reloading {}", initial_.source);
   config::LoadResult r = config::load_file(initial_.source);
   if (!r.config) {
-    for (const auto& e : r.errors) LOG_ERROR("{}", e.to_string());
+    for (const auto& e : r.errors) fail(e.to_string());
     LOG_ERROR("reload failed with {} error(s); still running the previous config", r.errors.size());
-    return;
+    registry_->count_reload(false, 0);
+    return false;
   }
   if (!same_listeners(*snapshot_->config, *r.config)) {
-    LOG_ERROR(
-        "reload failed: listeners were added, removed or moved, which needs a restart "
-        "in this version; still running the previous config");
-    return;
+    fail(
+        "reload failed: listeners were added, removed or moved, which needs a restart in this "
+        "version; still running the previous config");
+    registry_->count_reload(false, 0);
+    return false;
   }
   config::Config cfg = *r.config;
   if (!start_demo_servers(cfg)) {
-    LOG_ERROR("reload failed; still running the previous config");
-    return;
+    fail("reload failed: a demo server could not start; still running the previous config");
+    registry_->count_reload(false, 0);
+    return false;
   }
-  auto snap = compile(cfg);
+  auto snap = compile(cfg, errors);
   if (!snap) {
-    LOG_ERROR("reload failed; still running the previous config");
-    return;
+    fail("reload failed; still running the previous config");
+    registry_->count_reload(false, 0);
+    return false;
   }
+  if (cfg.metrics != snapshot_->config->metrics) {
+    LOG_WARN("metrics: a changed exporter address takes effect at the next start");
+  }
+  if (cfg.admin != snapshot_->config->admin) {
+    LOG_WARN("admin: a changed socket takes effect at the next start");
+  }
+  registry_->count_reload(true, balance::hash_of(config::to_yaml(cfg)));
   log::set_level(to_log_level(cfg.log_level));
+  install(snap);
+  LOG_INFO("reloaded {} (generation {})", initial_.source, snap->generation);
+  return true;
+}
+
+void Server::install(const std::shared_ptr<const l7::Snapshot>& snap) {
   snapshot_ = snap;
   monitor(snap);
+  const auto grace =
+      std::chrono::duration_cast<std::chrono::milliseconds>(snap->config->reload_grace);
   for (auto& ctx : contexts_) {
-    ctx->worker.post([c = ctx.get(), snap] { c->snapshot = snap; });
+    ctx->worker.post([c = ctx.get(), snap, grace] {
+      c->snapshot = snap;
+      l7::retire_sessions(*c, grace);
+    });
   }
-  LOG_INFO("reloaded {} (generation {})", initial_.source, snap->generation);
+  for (auto& tw : tcp_workers_) {
+    tw->worker.post([t = tw.get(), snap] { t->snapshot = snap; });
+  }
+  for (auto& uw : udp_workers_) {
+    uw->worker.post([u = uw.get(), snap] { u->snapshot = snap; });
+  }
+}
+
+bool Server::start_metrics(const config::Config& cfg) {
+  if (!cfg.metrics.enabled) return true;
+  const std::string address = config::format_address(cfg.metrics.address);
+  std::string error;
+  const int port = registry_->expose(address, error);
+  if (port == 0) {
+    const config::Mark& m = cfg.metrics.mark;
+    LOG_ERROR("{}:{}:{}: metrics.address: cannot serve metrics on {}: {}", m.file, m.line, m.column,
+              address, error.empty() ? "no port bound" : error);
+    return false;
+  }
+  LOG_INFO("metrics on http://{}:{}/metrics", cfg.metrics.address.host, port);
+  // A scrape runs on the exporter's thread; the state it reports belongs to the control
+  // thread, so it asks there and waits (bounded: a stopping daemon answers no more).
+  registry_->set_gauge_provider([this] {
+    auto task = std::make_shared<std::packaged_task<std::vector<metrics::GaugeFamily>()>>(
+        [this] { return gauges(); });
+    auto result = task->get_future();
+    asio::post(control_, [task] { (*task)(); });
+    if (result.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
+      return std::vector<metrics::GaugeFamily>{};
+    }
+    return result.get();
+  });
+  return true;
+}
+
+std::vector<metrics::GaugeFamily> Server::gauges() const {
+  // Sized once: the references below stay valid while the samples are added.
+  std::vector<metrics::GaugeFamily> out(10);
+  auto& up = out[0];
+  up = {"fulcrum_server_up",
+        "1 when the server's health allows traffic (checks and ejection).",
+        false,
+        {}};
+  auto& admin = out[1];
+  admin = {
+      "fulcrum_server_admin_state", "Operator state: 0 enabled, 1 drain, 2 disabled.", false, {}};
+  auto& weight = out[2];
+  weight = {"fulcrum_server_weight", "Configured weight.", false, {}};
+  auto& active = out[3];
+  active = {"fulcrum_server_active_exchanges",
+            "Requests (or TCP sessions) in flight on the server, all workers.",
+            false,
+            {}};
+  auto& duration = out[4];
+  duration = {
+      "fulcrum_server_check_duration_seconds", "Duration of the last active check.", false, {}};
+  auto& ejections = out[5];
+  ejections = {
+      "fulcrum_server_ejections_total", "Passive-health ejections of the server.", true, {}};
+  auto& transitions = out[6];
+  transitions = {"fulcrum_server_health_transitions_total",
+                 "Health changes of the server (down, up, ejected, returned).",
+                 true,
+                 {}};
+  auto& queue = out[7];
+  queue = {"fulcrum_backend_queue_length",
+           "Requests waiting for a server slot (max_connections) now.",
+           false,
+           {}};
+  auto& usable = out[8];
+  usable = {"fulcrum_backend_servers_usable",
+            "Servers of the backend that may take requests now.",
+            false,
+            {}};
+  std::size_t idle = 0;
+  for (const auto& ctx : contexts_) idle += ctx->pool.idle_count();
+  out[9] = {"fulcrum_upstream_connections_idle",
+            "Pooled idle connections to servers, kept for reuse (all workers).",
+            false,
+            {{{}, static_cast<double>(idle)}}};
+  if (!snapshot_) return out;
+  const auto health =
+      monitor_ ? monitor_->state() : std::map<std::uint32_t, health::ServerHealth>{};
+  for (const auto& b : snapshot_->backends) {
+    queue.samples.push_back(
+        {{{"backend", b->name}}, static_cast<double>(b->queued.load(std::memory_order_relaxed))});
+    int n_usable = 0;
+    for (const auto& s : b->servers) {
+      const std::vector<std::pair<std::string, std::string>> l{{"backend", b->name},
+                                                               {"server", s->name}};
+      const bool is_up = s->up.load(std::memory_order_relaxed);
+      n_usable += balance::usable(*s) ? 1 : 0;
+      up.samples.push_back({l, is_up ? 1.0 : 0.0});
+      admin.samples.push_back({l, static_cast<double>(s->admin.load(std::memory_order_relaxed))});
+      weight.samples.push_back({l, static_cast<double>(s->weight)});
+      active.samples.push_back({l, static_cast<double>(s->active.load(std::memory_order_relaxed))});
+      const auto h = health.find(s->id);
+      if (h != health.end()) {
+        duration.samples.push_back({l, static_cast<double>(h->second.last_duration.count()) / 1e6});
+        ejections.samples.push_back({l, static_cast<double>(h->second.ejections)});
+        transitions.samples.push_back({l, static_cast<double>(h->second.transitions)});
+      }
+    }
+    usable.samples.push_back({{{"backend", b->name}}, static_cast<double>(n_usable)});
+  }
+  // UDP flows and datagrams: per-worker counters of the UDP engine, summed here.
+  auto udp_sum = [&](auto field) {
+    double total = 0;
+    for (const auto& uw : udp_workers_) total += static_cast<double>((uw->counters.*field).get());
+    return total;
+  };
+  using C = l4::UdpCounters;
+  out.push_back({"fulcrum_udp_datagrams_total",
+                 "UDP datagrams by direction.",
+                 true,
+                 {{{{"direction", "from_clients"}}, udp_sum(&C::datagrams_in)},
+                  {{{"direction", "to_servers"}}, udp_sum(&C::datagrams_up)},
+                  {{{"direction", "from_servers"}}, udp_sum(&C::replies_in)},
+                  {{{"direction", "to_clients"}}, udp_sum(&C::datagrams_out)}}});
+  out.push_back({"fulcrum_udp_flows_total",
+                 "UDP flows created and ended, by event.",
+                 true,
+                 {{{{"event", "created"}}, udp_sum(&C::flows_created)},
+                  {{{"event", "expired"}}, udp_sum(&C::flows_expired)},
+                  {{{"event", "refused"}}, udp_sum(&C::flows_refused)}}});
+  out.push_back({"fulcrum_udp_flows_open",
+                 "UDP flows in the flow tables now.",
+                 false,
+                 {{{}, udp_sum(&C::flows_created) - udp_sum(&C::flows_closed)}}});
+  out.push_back({"fulcrum_udp_dropped_total",
+                 "UDP datagrams dropped, by reason.",
+                 true,
+                 {{{{"reason", "table_full"}}, udp_sum(&C::table_full_drops)},
+                  {{{"reason", "no_server"}}, udp_sum(&C::no_server_drops)},
+                  {{{"reason", "send_failed"}}, udp_sum(&C::send_drops)}}});
+  return out;
 }
 
 void Server::monitor(const std::shared_ptr<const l7::Snapshot>& snap) {
@@ -242,6 +467,24 @@ void Server::monitor(const std::shared_ptr<const l7::Snapshot>& snap) {
   monitor_->start();
 }
 
+std::error_code Server::open_udp(std::size_t worker, std::size_t listener,
+                                 const asio::ip::tcp::endpoint& ep) {
+  auto u = std::make_unique<l4::UdpListener>(*udp_workers_[worker], listener);
+  const std::error_code ec = u->open(asio::ip::udp::endpoint(ep.address(), ep.port()));
+  udp_listeners_[worker][listener] = std::move(u);
+  return ec;
+}
+
+asio::ip::tcp::endpoint Server::bound_endpoint(std::size_t l) const {
+  if (!udp_listeners_.empty() && l < udp_listeners_[0].size() && udp_listeners_[0][l]) {
+    const auto u = udp_listeners_[0][l]->local_endpoint();
+    return {u.address(), u.port()};
+  }
+  if (tcp_acceptors_.empty() || l >= tcp_acceptors_[0].size()) return {};
+  if (tcp_acceptors_[0][l]) return tcp_acceptors_[0][l]->local_endpoint();
+  return acceptors_[0][l] ? acceptors_[0][l]->local_endpoint() : asio::ip::tcp::endpoint{};
+}
+
 void Server::begin_shutdown() {
   stopping_ = true;
   if (monitor_) monitor_->stop();
@@ -250,8 +493,16 @@ void Server::begin_shutdown() {
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     auto* ctx = contexts_[i].get();
     auto* accs = &acceptors_[i];
-    workers_[i]->post([ctx, accs] {
-      for (auto& a : *accs) a->close();
+    auto* tcp = tcp_workers_[i].get();
+    auto* tcp_accs = &tcp_acceptors_[i];
+    workers_[i]->post([ctx, accs, tcp, tcp_accs] {
+      for (auto& a : *accs) {
+        if (a) a->close();
+      }
+      for (auto& a : *tcp_accs) {
+        if (a) a->close();
+      }
+      l4::drain_sessions(*tcp);
       ctx->draining = true;
       ctx->pool.close_all();
       // drain() may close a session, which unlinks it: step to the next one first.
@@ -262,6 +513,10 @@ void Server::begin_shutdown() {
       }
       ctx->worker.release_guard();
     });
+  }
+  // UDP has nothing to drain: its listeners and flows close at once.
+  for (auto& uw : udp_workers_) {
+    uw->worker.post([u = uw.get()] { l4::close_udp(*u); });
   }
   shutdown_timer_.expires_after(initial_.shutdown_timeout);
   shutdown_timer_.async_wait([this](const std::error_code& e) {
@@ -276,7 +531,14 @@ void Server::begin_shutdown() {
 // while its WorkerContext still exists.
 void Server::finish_worker(std::size_t i) {
   auto& ctx = *contexts_[i];
-  for (auto& a : acceptors_[i]) a->close();
+  for (auto& a : acceptors_[i]) {
+    if (a) a->close();
+  }
+  for (auto& a : tcp_acceptors_[i]) {
+    if (a) a->close();
+  }
+  l4::abort_sessions(*tcp_workers_[i]);
+  l4::close_udp(*udp_workers_[i]);
   for (l7::HttpSession* s = ctx.sessions; s != nullptr;) {
     l7::HttpSession* next = s->list_next;
     s->abort();

@@ -15,6 +15,7 @@
 
 #include "config/routes.h"
 #include "l7/http1/parser.h"
+#include "metrics/stats.h"
 
 namespace re2 {
 class RE2;
@@ -58,6 +59,7 @@ struct Route {
 
   std::string name;
   config::RouteConfig::Action action = config::RouteConfig::Action::kForward;
+  metrics::Block<metrics::RouteSlot>* stats = nullptr;  // set by build_snapshot
 
   const Backend* backend = nullptr;                             // kForward
   std::vector<std::pair<const Backend*, std::uint32_t>> split;  // kSplit: cumulative weights
@@ -137,6 +139,7 @@ class Router {
   // The first route whose every condition holds, or nullptr.
   const Route* match(const RequestView& req) const;
   std::size_t size() const { return routes_.size(); }
+  Route& at(std::size_t i) { return routes_[i]; }
 
  private:
   static bool compile_one(const config::RouteConfig& rc, Route& out, const std::string& path,

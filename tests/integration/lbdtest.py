@@ -127,11 +127,11 @@ class Upstream:
     connection, `connections` counts accepted connections.
     """
 
-    def __init__(self, name="up", respond=None):
+    def __init__(self, name="up", respond=None, port=0):
         self.name = name
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen(128)
         self.port = self.sock.getsockname()[1]
         self.received = []
@@ -195,6 +195,12 @@ class Upstream:
 
     def close(self):
         self.closed = True
+        # shutdown() wakes the thread blocked in accept(); close() alone would leave the socket
+        # listening (and accepting) until that accept() returned.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 
@@ -343,11 +349,11 @@ class HttpUpstream(Upstream):
     `requests` lists (connection index, HttpMessage); inside the handler, requests[-1] is the
     request being answered."""
 
-    def __init__(self, name="up", handler=None):
+    def __init__(self, name="up", handler=None, port=0):
         self.handler = handler or self.ok_handler
         self.requests = []
         self._conn_index = {}
-        super().__init__(name, respond=self._respond)
+        super().__init__(name, respond=self._respond, port=port)
 
     def ok_handler(self, req):
         body = self.name.encode() + b" " + req.target

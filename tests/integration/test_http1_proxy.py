@@ -489,8 +489,9 @@ class Bodies(ProxyCase):
         finally:
             done.set()
             sampler.join()
+        # Growth is what matters: the Debug/ASan binary alone maps ~70 MiB of file-backed pages
+        # at start, more with every library linked in, which says nothing about buffering.
         grown_mib = (peak[0] - base) / 1024
-        self.assertLess(peak[0], 64 * 1024, "VmRSS peaked at %d KiB" % peak[0])
         self.assertLess(grown_mib, 16, "VmRSS grew by %.1f MiB (base %d KiB)" % (grown_mib, base))
 
 

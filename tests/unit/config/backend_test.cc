@@ -340,7 +340,11 @@ backends:
     servers: [10.0.0.4:80]
   - name: p2c
     balance: p2c_ewma
-    servers: [10.0.0.5:80]
+    sticky: { mode: learn, cookie: JSESSIONID, ttl: 30m, table_size: 1000 }
+    queue: { size: 10, timeout: 250ms }
+    servers:
+      - address: 10.0.0.5:80
+        slow_start: 20s
 )");
   ASSERT_TRUE(r.config) << ::testing::PrintToString(messages(r));
   std::string yaml = to_yaml(*r.config);
@@ -351,14 +355,19 @@ backends:
   EXPECT_THAT(yaml, HasSubstr("    balance: consistent_hash\n    consistent_hash:\n      method: "
                               "ring_hash\n      key: \"query:u%20id\"\n      balance_factor: "
                               "1.1\n"));
-  EXPECT_THAT(yaml, HasSubstr("      method: maglev\n      key: source\n    connect_timeout"));
+  EXPECT_THAT(yaml, HasSubstr("      method: maglev\n      key: source\n    queue:\n      size: "
+                              "1024\n      timeout: 5s\n    connect_timeout"));
   EXPECT_THAT(yaml, HasSubstr("    hash_key: header:X-Real-IP\n    health_check:\n      type: "
                               "tcp\n"));
   EXPECT_THAT(yaml, HasSubstr("      expect_status: [204, \"300-302\"]\n"));
   EXPECT_THAT(yaml, HasSubstr("        backup: true\n        max_connections: 4294967295\n"
                               "        slow_start: 0s\n        admin: disabled\n"));
   // Backends that do not hash have no hash keys; those without checks no health blocks.
-  EXPECT_THAT(yaml, HasSubstr("    balance: p2c_ewma\n    connect_timeout: 5s\n"));
+  EXPECT_THAT(yaml,
+              HasSubstr("    balance: p2c_ewma\n    sticky:\n      mode: learn\n      cookie: "
+                        "JSESSIONID\n      ttl: 30m\n      table_size: 1000\n    queue:\n"
+                        "      size: 10\n      timeout: 250ms\n    connect_timeout: 5s\n"));
+  EXPECT_THAT(yaml, HasSubstr("        slow_start: 20s\n"));
 
   // Each new field takes part in equality.
   auto differs = [&](auto change) {
@@ -372,6 +381,37 @@ backends:
   EXPECT_TRUE(
       differs([](Config& c) { c.backends[0].servers[1].admin = ServerConfig::Admin::kDrain; }));
   EXPECT_TRUE(differs([](Config& c) { c.backends[2].hash_key.name = "X"; }));
+  EXPECT_TRUE(differs([](Config& c) { c.backends[3].queue.size = 11; }));
+  EXPECT_TRUE(differs([](Config& c) { c.backends[3].sticky.ttl = std::chrono::minutes(31); }));
+}
+
+TEST(BackendKeys, StickyLearnAndQueueErrors) {
+  auto errors = [](const std::string& backend_keys) {
+    return messages(
+        load("listeners:\n  - address: 127.0.0.1:80\n    backend: b\nbackends:\n"
+             "  - name: b\n    servers: [127.0.0.1:81]\n" +
+             backend_keys));
+  };
+  EXPECT_THAT(errors("    sticky: { mode: learn }\n"),
+              ElementsAre("t.yaml:7:13: backends[0].sticky.cookie: mode: learn needs the name of "
+                          "the cookie the application sets (e.g. cookie: JSESSIONID)"));
+  EXPECT_THAT(errors("    sticky: { mode: lern, cookie: S }\n"),
+              ElementsAre("t.yaml:7:21: backends[0].sticky.mode: expected one of: insert, "
+                          "learn, got \"lern\"; did you mean 'learn'?"));
+  EXPECT_THAT(errors("    sticky: { cookie: S, ttl: 1h }\n"),
+              ElementsAre("t.yaml:7:31: backends[0].sticky.ttl: 'ttl' is only for mode: learn "
+                          "(this backend inserts its own cookie)"));
+  EXPECT_THAT(errors("    sticky: { mode: learn, cookie: S, ttl: 0s, table_size: 0 }\n"),
+              ElementsAre("t.yaml:7:44: backends[0].sticky.ttl: must be greater than 0, got 0s",
+                          "t.yaml:7:60: backends[0].sticky.table_size: expected a whole number "
+                          "from 1 to 16777216, got \"0\""));
+  EXPECT_THAT(errors("    queue: { size: -1, timeout: 0s }\n"),
+              ElementsAre(HasSubstr("t.yaml:7:20: backends[0].queue.size: expected"),
+                          "t.yaml:7:33: backends[0].queue.timeout: must be greater than 0, got "
+                          "0s"));
+  EXPECT_THAT(errors("    queue: 10\n"),
+              ElementsAre("t.yaml:7:12: backends[0].queue: expected a mapping (size: N, timeout: "
+                          "DURATION), got \"10\""));
 }
 
 TEST(BackendKeys, HandBuiltConfigsAreValidatedWithoutMarks) {
@@ -482,14 +522,22 @@ TEST(BackendKeys, HealthExampleLoads) {
   EXPECT_TRUE(backup);
 }
 
-TEST(BackendKeys, SlowStartIsRefusedUntilTheRampExists) {
+TEST(BackendKeys, SlowStartIsReadAndRefusedWithHashing) {
+  const LoadResult ok = load(
+      "listeners:\n  - address: 127.0.0.1:80\n    backend: b\nbackends:\n  - name: b\n"
+      "    balance: least_connections\n"
+      "    servers:\n      - address: 127.0.0.1:81\n        slow_start: 30s\n");
+  ASSERT_TRUE(ok.config) << (ok.errors.empty() ? "" : ok.errors[0].to_string());
+  EXPECT_EQ(ok.config->backends[0].servers[0].slow_start, std::chrono::seconds(30));
+
   const LoadResult r = load(
       "listeners:\n  - address: 127.0.0.1:80\n    backend: b\nbackends:\n  - name: b\n"
+      "    balance: source_hash\n"
       "    servers:\n      - address: 127.0.0.1:81\n        slow_start: 30s\n");
   ASSERT_FALSE(r.config);
   ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_NE(r.errors[0].to_string().find("t.yaml:8:21: backends[0].servers[0].slow_start: "
-                                         "slow_start is not supported"),
+  EXPECT_NE(r.errors[0].to_string().find("t.yaml:9:21: backends[0].servers[0].slow_start: "
+                                         "slow_start does not apply to hashing"),
             std::string::npos)
       << r.errors[0].to_string();
 }

@@ -237,11 +237,42 @@ backends:
                           "from 1 to 256, got \"300\""));
 }
 
+TEST(Loader, MetricsExporter) {
+  auto r = load("metrics: { address: 127.0.0.1:9100 }\n" + std::string(kGood));
+  ASSERT_TRUE(r.config);
+  EXPECT_TRUE(r.config->metrics.enabled);
+  EXPECT_EQ(r.config->metrics.address.port, 9100);
+  EXPECT_THAT(messages(load("metrics: { address: unix:/run/m.sock }\n" + std::string(kGood))),
+              ElementsAre("t.yaml:1:21: metrics.address: expected HOST:PORT (the exporter serves "
+                          "HTTP over TCP), got \"unix:/run/m.sock\""));
+  EXPECT_THAT(messages(load("metrics: {}\n" + std::string(kGood))),
+              ElementsAre("t.yaml:1:10: metrics.address: address is required, e.g. "
+                          "127.0.0.1:9100"));
+}
+
+TEST(Loader, AdminSocket) {
+  auto r = load("admin:\n" + std::string(kGood));
+  ASSERT_TRUE(r.config);
+  EXPECT_EQ(r.config->admin.socket, "/run/fulcrum/admin.sock");
+  EXPECT_EQ(r.config->admin.mode, 0660u);
+  r = load("admin: { socket: /tmp/x/a.sock, mode: \"0600\" }\n" + std::string(kGood));
+  ASSERT_TRUE(r.config);
+  EXPECT_EQ(r.config->admin.mode, 0600u);
+  EXPECT_THAT(to_yaml(*r.config), HasSubstr("admin:\n  socket: /tmp/x/a.sock\n  mode: \"0600\"\n"));
+  EXPECT_THAT(messages(load("admin: { socket: rel.sock, mode: \"0999\" }\n" + std::string(kGood))),
+              ElementsAre("t.yaml:1:18: admin.socket: expected an absolute path of at most 107 "
+                          "bytes, got \"rel.sock\"",
+                          "t.yaml:1:34: admin.mode: expected permissions in octal like \"0660\", "
+                          "got \"0999\""));
+}
+
 TEST(Loader, UnknownKeyWithoutNearMatchListsTheValidKeys) {
   std::string yaml = "colour: red\n" + std::string(kGood);
-  EXPECT_THAT(messages(load(yaml)),
-              ElementsAre("t.yaml:1:1: unknown key 'colour'; expected one of: workers, "
-                          "shutdown_timeout, log_level, listeners, backends"));
+  EXPECT_THAT(
+      messages(load(yaml)),
+      ElementsAre(
+          "t.yaml:1:1: unknown key 'colour'; expected one of: workers, "
+          "shutdown_timeout, reload_grace, log_level, listeners, backends, metrics, admin"));
 }
 
 TEST(Loader, DidYouMeanForKeysAndEnumValues) {
@@ -403,11 +434,8 @@ backends:
   - name: app
     servers: [127.0.0.1:9001]
 )");
-  EXPECT_THAT(messages(r),
-              ElementsAre("t.yaml:4:11: listeners[0].mode: mode 'tcp' is not supported yet (only "
-                          "http)",
-                          "t.yaml:6:11: listeners[1].mode: mode 'udp' is not supported yet (only "
-                          "http)"));
+  // Every mode is supported now (l4/tcp_*, l4/udp_*): nothing to refuse.
+  EXPECT_THAT(messages(r), ::testing::IsEmpty());
 }
 
 TEST(Validate, NamesAndAddressesAreUnique) {
@@ -524,7 +552,6 @@ TEST(Validate, WorksOnHandBuiltConfigsWithoutMarks) {
   std::vector<std::string> got;
   for (const ConfigError& e : errors) got.push_back(e.to_string());
   EXPECT_THAT(got, ElementsAre("workers: expected auto or a whole number from 1 to 256, got 300",
-                               "listeners[0].mode: mode 'tcp' is not supported yet (only http)",
                                "listeners[0].backend: no backend named 'nope'; defined backends: "
                                "app",
                                "backends[0].servers[0].weight: expected a whole number from 1 to "
