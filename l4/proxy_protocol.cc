@@ -90,6 +90,8 @@ ParseResult parse_v1(std::string_view in) {
   for (std::size_t i = n; i < limit; ++i) {
     const char c = in[i];
     if (c == '\r') {
+      // The spec's 107 bytes include the CRLF: a CR at byte 107 makes a 108-byte line.
+      if (i + 2 > kMaxV1) return invalid("PROXY v1: line longer than 107 bytes");
       if (i + 1 >= in.size()) break;  // the LF may still come
       if (in[i + 1] != '\n') return invalid("PROXY v1: CR without LF");
       end = i;

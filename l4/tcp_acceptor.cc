@@ -57,6 +57,7 @@ void TcpAcceptor::accept_next() {
         count_->sessions.fetch_sub(1, std::memory_order_relaxed);
         LOG_DEBUG("{}: max_connections ({}) reached; connection refused",
                   snap->listeners[index_].name, limit);
+        snap->listeners[index_].stats->slots[w_.worker.index()].rejected.add();
         refuse = true;
       }
     }

@@ -46,7 +46,10 @@ TcpSession::TcpSession(TcpWorker& w, std::shared_ptr<const l7::Snapshot> snap,
       count_(count),
       client_(std::move(client)),
       upstream_(w.worker.io()),
-      client_src_(peer) {
+      client_src_(peer),
+      ls_(&listener->stats->slots[w.worker.index()]) {
+  ls_->connections.add();
+  ls_->open.inc();
   dirs_[0].src = &client_;
   dirs_[0].dst = &upstream_;
   dirs_[1].src = &upstream_;
@@ -59,6 +62,7 @@ TcpSession::TcpSession(TcpWorker& w, std::shared_ptr<const l7::Snapshot> snap,
 
 TcpSession::~TcpSession() {
   close(false);
+  ls_->open.dec();
   if (list_prev) list_prev->list_next = list_next;
   if (list_next) list_next->list_prev = list_prev;
   if (w_.sessions == this) w_.sessions = list_next;
@@ -77,7 +81,7 @@ void TcpSession::start() {
     if (!lis_->proxy_protocol_from.contains(client_src_.address())) {
       LOG_DEBUG("{}: {} is not in proxy_protocol_from; closed", lis_->name,
                 client_src_.address().to_string());
-      return close(true);
+      return reject();
     }
     head_ = std::make_unique<char[]>(kHeadSize);
     phase_ = Phase::kProxyHeader;
@@ -153,7 +157,7 @@ void TcpSession::read_proxy_header() {
     if (r.status == proxy::Status::kInvalid) {
       LOG_DEBUG("{}: bad PROXY header from {}: {}", lis_->name, client_src_.address().to_string(),
                 r.error ? r.error : "invalid");
-      return close(true);
+      return reject();
     }
     if (r.status == proxy::Status::kDone) {
       // Drop the header; the payload after it is the client's and goes to the server.
@@ -191,7 +195,7 @@ void TcpSession::read_hello() {
       case HelloStatus::kInvalid:
         LOG_DEBUG("{}: malformed ClientHello from {}: {}", lis_->name,
                   client_src_.address().to_string(), r.error ? r.error : "invalid");
-        return close(true);
+        return reject();
       case HelloStatus::kNotTls:
         backend_ = lis_->backend;
         return routed(r.server_name());
@@ -214,7 +218,7 @@ void TcpSession::routed(std::string_view server_name) {
   if (backend_ == nullptr) {
     LOG_DEBUG("{}: no sni_routes entry for '{}' and no default backend; closed", lis_->name,
               server_name);
-    return close(true);
+    return reject();
   }
   connect_next();
 }
@@ -255,9 +259,10 @@ void TcpSession::connect_next() {
   if (s == nullptr) {
     // Nothing usable: refuse at once rather than hold the client in a connect that cannot work.
     LOG_DEBUG("{}: no usable server in backend {}; connection refused", lis_->name, b.name);
-    return close(true);
+    return reject();
   }
   server_ = s;
+  ss_ = &snap_->server_stats[s->id]->slots[w_.worker.index()];
   phase_ = Phase::kConnect;
   deadline_ = w_.now + b.connect_timeout;
   // A non-blocking connect by hand rather than async_connect: the socket is born O_NONBLOCK
@@ -295,9 +300,15 @@ void TcpSession::connect_next() {
       });
 }
 
+void TcpSession::reject() {
+  ls_->rejected.add();
+  close(true);
+}
+
 void TcpSession::connect_failed(const char* why) {
   LOG_INFO("{}: connect to {}/{} failed: {}", lis_->name, server_->backend, server_->name, why);
   balance::record_failure(*server_);
+  ss_->connect_failures.add();
   failed_[1] = failed_[0];
   failed_[0] = server_;
   release_server();
@@ -396,6 +407,7 @@ void TcpSession::pump(int i) {
       if (n > 0) {
         d.pending -= static_cast<std::size_t>(n);
         d.off += static_cast<std::size_t>(n);
+        (i == 0 ? ss_->bytes_out : ls_->bytes_out).add(static_cast<std::uint64_t>(n));
         deadline_ = w_.now + lis_->idle_timeout;
         continue;
       }
@@ -418,6 +430,7 @@ void TcpSession::pump(int i) {
     }
     if (n > 0) {
       d.pending = static_cast<std::size_t>(n);
+      (i == 0 ? ls_->bytes_in : ss_->bytes_in).add(static_cast<std::uint64_t>(n));
       deadline_ = w_.now + lis_->idle_timeout;
       continue;
     }

@@ -27,6 +27,7 @@
 #include "l4/tcp_pipe_pool.h"
 #include "l4/tcp_worker.h"
 #include "l7/snapshot.h"
+#include "metrics/stats.h"
 
 namespace fulcrum::l4 {
 
@@ -84,6 +85,7 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
   void connect_next();
   void on_connected(const std::error_code& ec);
   void connect_failed(const char* why);
+  void reject();  // closed at once before relaying (counted as rejected)
   void send_proxy_header();
   void release_server();
 
@@ -107,7 +109,11 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
   asio::ip::tcp::endpoint client_src_;
   asio::ip::tcp::endpoint client_dst_;  // the address the client connected to
   const l7::Backend* backend_ = nullptr;
-  const balance::Server* server_ = nullptr;                // counted in server_->active while set
+  const balance::Server* server_ = nullptr;  // counted in server_->active while set
+  // This worker's counters (metrics/stats.h): the listener's for the session, the server's
+  // once one is chosen.
+  metrics::ListenerSlot* ls_;
+  metrics::ServerSlot* ss_ = nullptr;
   const balance::Server* failed_[2] = {nullptr, nullptr};  // the last two that did not connect
   std::uint64_t hash_ = 0;
   // The client's first bytes (PROXY header, ClientHello), only while reading them: a PROXY v2

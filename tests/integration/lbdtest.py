@@ -428,6 +428,10 @@ class TcpServer:
             conn.close()
 
     def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (see Upstream.close)
+        except OSError:
+            pass
         self.sock.close()
 
 

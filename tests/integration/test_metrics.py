@@ -9,9 +9,10 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 import urllib.request
 
-from lbdtest import Lbd, LbdTestCase, Upstream, http_request, main
+from lbdtest import Lbd, LbdTestCase, TcpServer, Upstream, http_request, main
 
 
 def scrape(port):
@@ -207,6 +208,54 @@ class Exporter(LbdTestCase):
             stop.set()
             t.join()
             echo.close()
+
+    def test_tcp_sessions_and_bytes(self):
+        def echo(conn, index):
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                conn.sendall(data)
+        up = TcpServer(echo)
+        try:
+            with Lbd(["proxy", "--mode", "tcp", "--listen", "127.0.0.1:0", "--to", up.address,
+                      "--metrics", "127.0.0.1:0", "--workers", "2"]) as lbd:
+                port = metrics_port(lbd)
+                for _ in range(2):
+                    c = socket.create_connection(("127.0.0.1", lbd.port), timeout=5)
+                    c.sendall(b"x" * 1000)
+                    got = b""
+                    while len(got) < 1000:
+                        got += c.recv(65536)
+                    c.close()
+                deadline = time.time() + 5
+                while True:  # the sessions end once lbd has seen both closes
+                    text = scrape(port)
+                    if value(text, "fulcrum_connections_open", listener="proxy") == 0:
+                        break
+                    self.assertLess(time.time(), deadline, text)
+                    time.sleep(0.05)
+                self.assertEqual(value(text, "fulcrum_connections_total", listener="proxy"), 2)
+                self.assertEqual(value(text, "fulcrum_received_bytes_total", listener="proxy"),
+                                 2000)
+                self.assertEqual(value(text, "fulcrum_sent_bytes_total", listener="proxy"), 2000)
+                self.assertEqual(value(text, "fulcrum_server_sent_bytes_total", backend="proxy",
+                                       server="s1"), 2000)
+                self.assertEqual(value(text, "fulcrum_server_active_exchanges", backend="proxy",
+                                       server="s1"), 0)
+                up.close()
+                # A connect refused everywhere: counted against the server, the client refused.
+                try:
+                    with socket.create_connection(("127.0.0.1", lbd.port), timeout=5) as c:
+                        self.assertEqual(c.recv(10), b"")  # closed (or reset) at once
+                except ConnectionResetError:
+                    pass
+                text = scrape(port)
+                self.assertGreaterEqual(value(text, "fulcrum_server_connect_failures_total",
+                                              backend="proxy", server="s1"), 1)
+                self.assertEqual(lbd.stop(), 0)
+        finally:
+            up.close()
 
     def test_quick_mode_flag(self):
         with Lbd(["proxy", "--listen", "127.0.0.1:0", "--to", self.ups[0].address,

@@ -96,6 +96,11 @@ TEST(ProxyV1, NoCrlfWithin107BytesIsInvalid) {
   // 105 characters plus CRLF is 107 bytes: still allowed.
   const std::string edge = h.substr(0, 105) + "\r\n";
   EXPECT_EQ(parse(bytes(edge)).status, Status::kDone);
+  // 106 characters plus CRLF is 108 bytes: too long, whether or not the LF has arrived (found
+  // by the fuzzer: a CR at byte 107 used to pass).
+  const std::string over = h.substr(0, 106) + "\r\n";
+  EXPECT_EQ(parse(bytes(over)).status, Status::kInvalid);
+  EXPECT_EQ(parse(bytes(over.substr(0, 107))).status, Status::kInvalid);
 }
 
 TEST(ProxyV2, SignatureAndHeaderBytesAreTheSpecs) {
