@@ -5,9 +5,9 @@
 #pragma once
 
 #include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
 #include <system_error>
 
+#include "core/accept_loop.h"
 #include "l4/tcp_worker.h"
 
 namespace fulcrum::l4 {
@@ -16,20 +16,17 @@ class TcpAcceptor {
  public:
   TcpAcceptor(TcpWorker& w, std::size_t listener_index, TcpListenerCount* count);
   std::error_code open(const asio::ip::tcp::endpoint& ep);
-  void start();
-  void close();
-  asio::ip::tcp::endpoint local_endpoint() const;
+  void start() { loop_.start(); }
+  void close() { loop_.close(); }
+  asio::ip::tcp::endpoint local_endpoint() const { return loop_.local_endpoint(); }
 
  private:
-  void accept_next();
+  void on_accept(asio::ip::tcp::socket sock, const asio::ip::tcp::endpoint& peer);
 
   TcpWorker& w_;
   std::size_t index_;
   TcpListenerCount* count_;
-  asio::ip::tcp::acceptor acceptor_;
-  asio::ip::tcp::endpoint peer_;  // filled by the accept in flight (one at a time)
-  asio::steady_timer backoff_;
-  bool closed_ = false;
+  AcceptLoop loop_;
 };
 
 }  // namespace fulcrum::l4
