@@ -205,6 +205,10 @@ int Server::run() {
 
   // A stopped worker tells the control loop, which ends when all have stopped.
   running_ = n;
+  // Each engine's timeout sweep runs only where it has listeners: an idle timer wakes the
+  // worker ten times a second for nothing otherwise (listener sets never change on reload).
+  bool has[3] = {false, false, false};
+  for (const auto& l : snapshot_->listeners) has[static_cast<int>(l.mode)] = true;
   for (auto& w : workers_) {
     for (auto& acc : acceptors_[w->index()]) {
       if (acc) acc->start();
@@ -212,12 +216,12 @@ int Server::run() {
     for (auto& acc : tcp_acceptors_[w->index()]) {
       if (acc) acc->start();
     }
-    l7::start_sweep(*contexts_[w->index()]);
-    l4::start_sweep(*tcp_workers_[w->index()]);
+    if (has[static_cast<int>(config::Mode::kHttp)]) l7::start_sweep(*contexts_[w->index()]);
+    if (has[static_cast<int>(config::Mode::kTcp)]) l4::start_sweep(*tcp_workers_[w->index()]);
     for (auto& u : udp_listeners_[w->index()]) {
       if (u) u->start();
     }
-    l4::start_udp_sweep(*udp_workers_[w->index()]);
+    if (has[static_cast<int>(config::Mode::kUdp)]) l4::start_udp_sweep(*udp_workers_[w->index()]);
     w->start([this] {
       if (running_.fetch_sub(1) == 1) asio::post(control_, [this] { control_.stop(); });
     });
