@@ -226,6 +226,16 @@ void Checker::udp_keys(const Config& c, size_t i) {
     }
   }
   positive(l.flow_idle_timeout, km, l.mark, p, "flow_idle_timeout");
+  // Active checks speak TCP (and HTTP over it): against UDP servers they would fail and take
+  // every server out. Passive outcomes (ICMP port unreachable) still eject.
+  for (size_t j = 0; j < c.backends.size(); ++j) {
+    const BackendConfig& b = c.backends[j];
+    if (b.name != l.backend || b.health_check.type == HealthCheckConfig::Type::kNone) continue;
+    error(b.key_marks.at("health_check", b.mark), index_path("backends", j) + ".health_check",
+          "backend " + quote(b.name, '\'') + " serves the udp listener " + quote(l.name, '\'') +
+              ": active checks (tcp, http) cannot check UDP servers and would take them all "
+              "out; leave health_check out and use outlier: { consecutive_failures: N }");
+  }
   if (l.max_flows < 1 || l.max_flows > kMaxFlows) {
     error(km.at("max_flows", l.mark), p + ".max_flows",
           "expected a whole number from 1 to " + std::to_string(kMaxFlows) + ", got " +

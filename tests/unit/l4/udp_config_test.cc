@@ -53,6 +53,25 @@ TEST(UdpListenerKeys, Bounds) {
   EXPECT_THAT(e, HasSubstr("listeners[0].max_flows: expected a whole number from 1 to 16777216"));
 }
 
+TEST(UdpListenerKeys, ActiveHealthChecksOnAUdpBackendAreErrors) {
+  LoadResult r = load_string(
+      "listeners:\n  - address: 127.0.0.1:5353\n    mode: udp\n    backend: dns\n"
+      "backends:\n  - name: dns\n    health_check: { type: tcp }\n    servers: [127.0.0.1:53]\n",
+      "t.yaml");
+  EXPECT_FALSE(r.config);
+  EXPECT_THAT(all_errors(r),
+              HasSubstr("t.yaml:7:19: backends[0].health_check: backend 'dns' serves the udp "
+                        "listener '127.0.0.1:5353': active checks (tcp, http) cannot check UDP "
+                        "servers"));
+  // Passive detection is the way: it loads.
+  LoadResult ok = load_string(
+      "listeners:\n  - address: 127.0.0.1:5353\n    mode: udp\n    backend: dns\n"
+      "backends:\n  - name: dns\n    outlier: { consecutive_failures: 3 }\n"
+      "    servers: [127.0.0.1:53]\n",
+      "t.yaml");
+  EXPECT_TRUE(ok.config) << all_errors(ok);
+}
+
 TEST(UdpListenerKeys, KeysOfOtherModesAreErrors) {
   LoadResult r = load_string(
       udp_listener("    idle_timeout: 5s\n    max_connections: 10\n    routes: []\n"), "t.yaml");
