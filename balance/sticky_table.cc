@@ -15,8 +15,12 @@ std::uint64_t tag_of(std::uint64_t h) {
 
 }  // namespace
 
+std::uint32_t StickyTable::capacity_for(std::uint32_t entries) {
+  return std::bit_ceil(entries < kBucket ? kBucket : entries);
+}
+
 StickyTable::StickyTable(std::uint32_t entries, std::uint32_t ttl_seconds)
-    : mask_(std::bit_ceil(entries < kBucket ? kBucket : entries) - 1), ttl_(ttl_seconds) {
+    : mask_(capacity_for(entries) - 1), ttl_(ttl_seconds) {
   entries_ = std::make_unique<Entry[]>(static_cast<std::size_t>(mask_) + 1);
 }
 

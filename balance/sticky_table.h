@@ -33,6 +33,8 @@ class StickyTable {
   std::optional<std::uint32_t> find(std::uint64_t key_hash, std::uint32_t now_seconds);
 
   std::uint32_t capacity() const { return mask_ + 1; }
+  // The capacity a table made for `entries` has (a power of two, at least one bucket).
+  static std::uint32_t capacity_for(std::uint32_t entries);
   std::uint32_t ttl_seconds() const { return ttl_; }
 
   // Seconds on a steady clock, for `now_seconds`.

@@ -22,7 +22,7 @@ std::shared_ptr<balance::StickyTable> ServerIds::sticky_table(const std::string&
                                                               std::uint32_t entries,
                                                               std::uint32_t ttl_seconds) {
   auto& t = sticky_tables_[backend];
-  if (!t || t->capacity() != balance::StickyTable(entries, 1).capacity() ||
+  if (!t || t->capacity() != balance::StickyTable::capacity_for(entries) ||
       t->ttl_seconds() != ttl_seconds) {
     t = std::make_shared<balance::StickyTable>(entries, ttl_seconds);
   }

@@ -220,6 +220,16 @@ def connect(port, timeout=5.0):
     return socket.create_connection(("127.0.0.1", port), timeout=timeout)
 
 
+def recv_to_eof(sock, size=4096):
+    """Every byte `sock` receives until the peer's FIN."""
+    got = b""
+    while True:
+        data = sock.recv(size)
+        if not data:
+            return got
+        got += data
+
+
 def free_port():
     """A loopback port that nothing listens on (bound, then closed at once)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

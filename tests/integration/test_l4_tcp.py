@@ -13,7 +13,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lbdtest import (Lbd, LbdTestCase, TcpServer, Upstream, connect, free_port, main,  # noqa: E402
-                     run_lbd)
+                     recv_to_eof, run_lbd)
 
 MIB = 1024 * 1024
 
@@ -147,12 +147,7 @@ class Relay(LbdTestCase):
     def test_half_close_from_client(self):
         # The client's FIN reaches the server, which still answers after it.
         def answer_after_eof(conn, index):
-            got = b""
-            while True:
-                data = conn.recv(4096)
-                if not data:
-                    break
-                got += data
+            got = recv_to_eof(conn)
             conn.sendall(b"after-eof:" + got)
 
         server = TcpServer(answer_after_eof)
@@ -161,12 +156,7 @@ class Relay(LbdTestCase):
                 s = connect(lbd.port)
                 s.sendall(b"question")
                 s.shutdown(socket.SHUT_WR)
-                reply = b""
-                while True:
-                    data = s.recv(4096)
-                    if not data:
-                        break
-                    reply += data
+                reply = recv_to_eof(s)
                 s.close()
                 self.assertEqual(reply, b"after-eof:question")
         finally:
@@ -180,12 +170,7 @@ class Relay(LbdTestCase):
         def greet_then_listen(conn, index):
             conn.sendall(b"hello")
             conn.shutdown(socket.SHUT_WR)
-            got = b""
-            while True:
-                data = conn.recv(4096)
-                if not data:
-                    break
-                got += data
+            got = recv_to_eof(conn)
             late["data"] = got
             done.set()
 
@@ -193,12 +178,7 @@ class Relay(LbdTestCase):
         try:
             with quick(server.address) as lbd:
                 s = connect(lbd.port)
-                greeting = b""
-                while True:
-                    data = s.recv(4096)
-                    if not data:
-                        break
-                    greeting += data
+                greeting = recv_to_eof(s)
                 self.assertEqual(greeting, b"hello")
                 s.sendall(b"still-talking")
                 s.shutdown(socket.SHUT_WR)

@@ -24,6 +24,8 @@ TEST(StickyTable, LearnsFindsAndMovesKeys) {
   t.learn(key(1), 3, 102);  // another server answered the session: it moves
   EXPECT_EQ(t.find(key(1), 102), 3u);
   EXPECT_EQ(t.capacity(), 1024u);
+  EXPECT_EQ(StickyTable::capacity_for(1000), 1024u);
+  EXPECT_EQ(StickyTable::capacity_for(1), 8u);  // at least one bucket
 }
 
 TEST(StickyTable, EntriesExpireTtlAfterLastUse) {
