@@ -99,7 +99,22 @@ void TcpSession::drain() {
   if (phase_ == Phase::kProxyHeader || phase_ == Phase::kHello) close(true);
 }
 
+void TcpSession::retire(const l7::Snapshot& now, Clock::time_point cut) {
+  if (phase_ == Phase::kClosed || snap_.get() == &now) return;
+  bool kept = now.listener_by_key(lis_->key) != nullptr;
+  if (kept && backend_ != nullptr) {
+    kept = std::any_of(now.backends.begin(), now.backends.end(),
+                       [&](const auto& b) { return b->name == backend_->name; });
+  }
+  if (!kept) cut_at_ = std::min(cut_at_, cut);
+}
+
 void TcpSession::on_timer() {
+  if (cut_at_ <= w_.now && phase_ != Phase::kClosed) {
+    LOG_DEBUG("{}: reload_grace over after a reload removed the session's listener or backend",
+              lis_->name);
+    return close(false);
+  }
   switch (phase_) {
     case Phase::kProxyHeader:
     case Phase::kHello:
@@ -559,6 +574,12 @@ void drain_sessions(TcpWorker& w) {
     if (auto keep = s->weak_from_this().lock()) s->drain();
     s = next;
   }
+}
+
+void retire_sessions(TcpWorker& w, std::chrono::milliseconds grace) {
+  if (!w.snapshot) return;
+  const Clock::time_point cut = Clock::now() + grace;
+  for (TcpSession* s = w.sessions; s != nullptr; s = s->list_next) s->retire(*w.snapshot, cut);
 }
 
 void abort_sessions(TcpWorker& w) {

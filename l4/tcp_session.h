@@ -47,8 +47,12 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
   // Closes at once, with an RST to both peers (shutdown timeout).
   void abort() { close(true); }
   // Called by the worker's sweep: true when the session's current deadline has passed.
-  bool expired(Clock::time_point now) const { return phase_ != Phase::kClosed && deadline_ <= now; }
+  bool expired(Clock::time_point now) const {
+    return phase_ != Phase::kClosed && (deadline_ <= now || cut_at_ <= now);
+  }
   void on_timer();
+  // After a reload: closed at `cut` unless its listener and backend are still configured.
+  void retire(const l7::Snapshot& now, Clock::time_point cut);
 
   TcpSession* list_prev = nullptr;
   TcpSession* list_next = nullptr;
@@ -129,6 +133,8 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
   bool copy_only_ = false;        // splice refused these sockets (EINVAL): read/write for good
   bool have_client_dst_ = false;  // client_dst_ came from a PROXY header
   Clock::time_point deadline_;
+  // When a reload removed its listener or backend: closed at this time (max(): never).
+  Clock::time_point cut_at_ = Clock::time_point::max();
   Direction dirs_[2];  // 0: client -> upstream, 1: upstream -> client
 };
 

@@ -52,5 +52,8 @@ void start_sweep(TcpWorker& w);
 void drain_sessions(TcpWorker& w);
 // Closes every session at once (shutdown timeout, or the worker's loop has ended).
 void abort_sessions(TcpWorker& w);
+// After the worker took a new snapshot: sessions whose listener or backend it no longer has
+// are closed once `grace` has passed; the rest carry on untouched.
+void retire_sessions(TcpWorker& w, std::chrono::milliseconds grace);
 
 }  // namespace fulcrum::l4

@@ -108,22 +108,34 @@ void UdpWorker::drop_queued(const UdpListener* l) {
   out_count = keep;
 }
 
-void start_udp_sweep(UdpWorker& w) {
-  if (w.listeners.empty()) return;
+namespace {
+void arm_udp_sweep(UdpWorker& w) {
   w.sweep_timer.expires_after(std::chrono::milliseconds(100));
   w.sweep_timer.async_wait([&w](const std::error_code& ec) {
-    if (ec) return;
+    if (ec || w.listeners.empty()) {
+      w.sweeping = false;
+      return;
+    }
     w.now = UdpClock::now();
     for (UdpListener* l : w.listeners) l->expire(w.now);
-    start_udp_sweep(w);
+    arm_udp_sweep(w);
   });
+}
+}  // namespace
+
+void start_udp_sweep(UdpWorker& w) {
+  if (w.sweeping || w.listeners.empty()) return;
+  w.sweeping = true;
+  arm_udp_sweep(w);
 }
 
 void close_udp(UdpWorker& w) {
   w.sweep_timer.cancel();
-  for (UdpListener* l : w.listeners) l->close();
+  // close() takes each out of the list.
+  const std::vector<UdpListener*> open = w.listeners;
+  for (UdpListener* l : open) l->close();
   const UdpCounters& c = w.counters;
-  if (!w.listeners.empty()) {
+  if (!open.empty()) {
     LOG_INFO(
         "udp worker {}: datagrams in {} up {} replies {} out {}; flows created {} expired {} "
         "refused {}; drops: table full {} no server {} send {}",
@@ -131,7 +143,6 @@ void close_udp(UdpWorker& w) {
         c.datagrams_out.get(), c.flows_created.get(), c.flows_expired.get(), c.flows_refused.get(),
         c.table_full_drops.get(), c.no_server_drops.get(), c.send_drops.get());
   }
-  w.listeners.clear();
 }
 
 // --- UdpListener ------------------------------------------------------------------------------
@@ -171,9 +182,8 @@ UdpListener::UdpListener(UdpWorker& w, std::size_t listener_index)
 
 UdpListener::~UdpListener() { close(); }
 
-std::error_code UdpListener::open(const asio::ip::udp::endpoint& ep) {
-  const auto& lc = w_.snapshot->config->listeners[index_];
-  max_flows_ = lc.max_flows;
+std::error_code UdpListener::open(const asio::ip::udp::endpoint& ep, std::size_t max_flows) {
+  max_flows_ = max_flows;
   table_.reserve(max_flows_);
   free_slots_.reserve(max_flows_);
   const std::error_code ec = open_udp_listener(socket_, ep);
@@ -186,7 +196,6 @@ std::error_code UdpListener::open(const asio::ip::udp::endpoint& ep) {
     ::setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
     if (ep.address().is_v6()) ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
   }
-  w_.listeners.push_back(this);
   return ec;
 }
 
@@ -195,12 +204,22 @@ asio::ip::udp::endpoint UdpListener::local_endpoint() const {
   return socket_.local_endpoint(ec);
 }
 
-void UdpListener::start() { wait_clients(); }
+void UdpListener::start() {
+  if (closed_) return;
+  w_.listeners.push_back(this);
+  registered_ = true;
+  wait_clients();
+}
 
 void UdpListener::close() {
   if (closed_) return;
   closed_ = true;
-  w_.drop_queued(this);
+  // Only once started: the list is the worker's, and a socket that never started may be
+  // closed on the control thread (a reload that failed to open another).
+  if (registered_) {
+    std::erase(w_.listeners, this);
+    w_.drop_queued(this);
+  }
   while (oldest_ != nullptr) close_flow(*oldest_);
   std::error_code ec;
   socket_.close(ec);

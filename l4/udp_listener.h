@@ -42,10 +42,15 @@ class UdpListener {
   UdpListener(const UdpListener&) = delete;
   UdpListener& operator=(const UdpListener&) = delete;
 
-  std::error_code open(const asio::ip::udp::endpoint& ep);
+  // Binds; may run on another thread than the worker's (a reload opens sockets on the control
+  // thread before it commits).
+  std::error_code open(const asio::ip::udp::endpoint& ep, std::size_t max_flows);
+  // Joins the worker's listeners and starts receiving (worker thread, or before it runs).
   void start();
-  // Closes the socket and every flow.
+  // Closes the socket and every flow, and leaves the worker's listeners.
   void close();
+  // The listener's position in the worker's new snapshot (a reload may move it).
+  void set_index(std::size_t i) { index_ = i; }
   asio::ip::udp::endpoint local_endpoint() const;
   int native_handle() { return socket_.native_handle(); }
 
@@ -103,6 +108,7 @@ class UdpListener {
   std::size_t index_;
   asio::ip::udp::socket socket_;
   bool closed_ = false;
+  bool registered_ = false;  // in w_.listeners (start() ran)
   bool pktinfo_ = false;  // bound to a wildcard address: track local addresses per flow
   bool full_logged_ = false;
   std::size_t max_flows_ = 0;

@@ -60,6 +60,7 @@ struct UdpWorker {
   std::vector<UdpListener*> listeners;
   UdpCounters counters;
   asio::steady_timer sweep_timer;
+  bool sweeping = false;  // the sweep is armed; it stops when the last listener closes
   UdpClock::time_point now;  // refreshed per batch and per sweep tick
 
   // Receive batch (client datagrams), used and consumed within one handler.
@@ -92,7 +93,8 @@ struct UdpWorker {
   void drop_queued(const UdpListener* l);
 };
 
-// The expiry sweep: one timer per worker (flows expire up to one tick, 100 ms, late).
+// The expiry sweep: one timer per worker (flows expire up to one tick, 100 ms, late). Starts
+// when not running and the worker has listeners.
 void start_udp_sweep(UdpWorker& w);
 // Closes every listener copy and flow of the worker (shutdown: UDP has nothing to drain).
 void close_udp(UdpWorker& w);

@@ -19,6 +19,8 @@ class HttpAcceptor {
   std::error_code open(const asio::ip::tcp::endpoint& ep);
   void start() { loop_.start(); }
   void close() { loop_.close(); }
+  // The listener's position in the worker's new snapshot (a reload may move it).
+  void set_index(std::size_t i) { index_ = i; }
   asio::ip::tcp::endpoint local_endpoint() const { return loop_.local_endpoint(); }
 
  private:

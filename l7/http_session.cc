@@ -300,11 +300,15 @@ void HttpSession::process_head() {
 }
 
 void HttpSession::adopt_snapshot() {
-  // Reloads keep the listener set (lbd/server.cc), so the listener has the same position.
-  const std::size_t i = static_cast<std::size_t>(lis_ - snap_->listeners.data());
-  if (i >= wc_.snapshot->listeners.size() || wc_.snapshot->listeners[i].mode != lis_->mode) return;
+  const Listener* now = wc_.snapshot->listener_by_key(lis_->key);
+  if (now == nullptr) {
+    // A reload removed the listener: this request is served on the config it arrived under,
+    // and the connection closes after it.
+    close_after_ = true;
+    return;
+  }
   snap_ = wc_.snapshot;
-  lis_ = &snap_->listeners[i];
+  lis_ = now;
   trusted_ = !lis_->trusted_proxies.empty() && lis_->trusted_proxies.contains(client_addr_);
 }
 
@@ -1338,21 +1342,39 @@ void sweep_sessions(WorkerContext& wc) {
 void retire_sessions(WorkerContext& wc, std::chrono::milliseconds grace) {
   if (!wc.snapshot) return;
   const auto cut = Clock::now() + grace;
-  for (HttpSession* s = wc.sessions; s != nullptr; s = s->list_next) {
+  for (HttpSession* s = wc.sessions; s != nullptr;) {
+    HttpSession* next = s->list_next;  // drain() may close s, which unlinks it
+    if (s->snap_ == wc.snapshot) {
+      s = next;
+      continue;
+    }
     const bool busy = s->phase_ == HttpSession::Phase::kTunnel ||
                       s->phase_ == HttpSession::Phase::kExchange ||
                       s->phase_ == HttpSession::Phase::kConnect;
-    if (!busy || s->backend_ == nullptr || s->snap_ == wc.snapshot) continue;
+    const Listener* lis = wc.snapshot->listener_by_key(s->lis_->key);
+    if (lis == nullptr) {
+      // Its listener was removed: an idle connection closes now, a request in progress gets
+      // its response first, a tunnel or long response has the grace.
+      if (busy) s->cut_at_ = std::min(s->cut_at_, cut);
+      s->drain();
+      s = next;
+      continue;
+    }
+    if (!busy || s->backend_ == nullptr) {
+      s = next;
+      continue;
+    }
     bool kept = false;
     for (const auto& b : wc.snapshot->backends) kept = kept || b->name == s->backend_->name;
     // The route that sent it there must stay too (routes are named, "route-N" by default).
-    const std::size_t li = static_cast<std::size_t>(s->lis_ - s->snap_->listeners.data());
-    if (kept && s->route_ != nullptr && li < wc.snapshot->config->listeners.size()) {
+    if (kept && s->route_ != nullptr) {
+      const std::size_t li = static_cast<std::size_t>(lis - wc.snapshot->listeners.data());
       const auto& routes = wc.snapshot->config->listeners[li].routes;
       kept = std::any_of(routes.begin(), routes.end(),
                          [&](const config::RouteConfig& r) { return r.name == s->route_->name; });
     }
     if (!kept) s->cut_at_ = std::min(s->cut_at_, cut);
+    s = next;
   }
 }
 

@@ -156,11 +156,15 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     snap->backends.push_back(std::move(backend));
   }
 
+  std::map<std::string, int> seen_sockets;
   for (std::size_t i = 0; i < config->listeners.size(); ++i) {
     const auto& lc = config->listeners[i];
     Listener l;
     l.name = lc.name;
     l.mode = lc.mode;
+    const std::string socket =
+        fmt::format("{} {}", config::to_string(lc.mode), config::format_address(lc.address));
+    l.key = fmt::format("{}#{}", socket, seen_sockets[socket]++);
     if (std::error_code ec = resolve_tcp(lc.address.host, lc.address.port, l.endpoint)) {
       errors.push_back({lc.mark, fmt::format("listeners[{}].address", i),
                         fmt::format("cannot resolve '{}': {}", lc.address.host, ec.message())});

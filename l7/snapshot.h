@@ -64,6 +64,10 @@ struct Backend {
 
 struct Listener {
   std::string name;
+  // Which socket the listener is, across reloads: mode, configured address and, for listeners
+  // that share both (port 0 in tests), the occurrence. A reload keeps the sockets of the keys
+  // that stay (lbd/server.cc) and sessions follow their listener by it, not by position.
+  std::string key;
   metrics::Block<metrics::ListenerSlot>* stats = nullptr;  // never null in a built snapshot
   config::Mode mode = config::Mode::kHttp;
   asio::ip::tcp::endpoint endpoint;
@@ -95,6 +99,14 @@ struct Snapshot {
   std::uint32_t server_id_limit = 0;  // every Server::id is below this
   // Counters of each server, by Server::id (null for ids of servers not in this snapshot).
   std::vector<metrics::Block<metrics::ServerSlot>*> server_stats;
+
+  // The listener with this Listener::key, or null when this snapshot has none.
+  const Listener* listener_by_key(std::string_view key) const {
+    for (const auto& l : listeners) {
+      if (l.key == key) return &l;
+    }
+    return nullptr;
+  }
 };
 
 // Gives a server the same id in every snapshot as long as its backend, name and address stay,

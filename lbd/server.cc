@@ -37,29 +37,15 @@ std::string endpoint_text(const asio::ip::tcp::endpoint& ep) {
                               : fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
-// Listener sets must match for a reload until hot listener changes land with the operations
-// work: the acceptors are opened once, at startup.
-bool same_listeners(const config::Config& a, const config::Config& b) {
-  if (a.listeners.size() != b.listeners.size()) return false;
-  for (std::size_t i = 0; i < a.listeners.size(); ++i) {
-    if (a.listeners[i].address != b.listeners[i].address ||
-        a.listeners[i].mode != b.listeners[i].mode) {
-      return false;
-    }
-  }
-  return true;
-}
-
 }  // namespace
 
 Server::Server(config::Config config)
     : initial_(std::move(config)), signals_(control_), shutdown_timer_(control_) {}
 
 Server::~Server() {
-  for (auto& per_worker : udp_listeners_) per_worker.clear();
+  listeners_.clear();
+  closed_listeners_.clear();
   udp_workers_.clear();
-  for (auto& per_worker : acceptors_) per_worker.clear();
-  for (auto& per_worker : tcp_acceptors_) per_worker.clear();
   tcp_workers_.clear();
   contexts_.clear();
   workers_.clear();
@@ -135,9 +121,6 @@ int Server::run() {
   if (!snapshot_) return 1;
   monitor(snapshot_);
 
-  for (std::size_t l = 0; l < snapshot_->listeners.size(); ++l) {
-    tcp_counts_.push_back(std::make_unique<l4::TcpListenerCount>());
-  }
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(i));
     contexts_.push_back(std::make_unique<l7::WorkerContext>(*workers_.back()));
@@ -146,46 +129,17 @@ int Server::run() {
     tcp_workers_.back()->snapshot = snapshot_;
     udp_workers_.push_back(std::make_unique<l4::UdpWorker>(*workers_.back()));
     udp_workers_.back()->snapshot = snapshot_;
-    udp_listeners_.emplace_back(snapshot_->listeners.size());
-    acceptors_.emplace_back();
-    tcp_acceptors_.emplace_back();
-    for (std::size_t l = 0; l < snapshot_->listeners.size(); ++l) {
-      const auto& lis = snapshot_->listeners[l];
-      // Port 0 would give every worker a different port: the first worker's choice is reused.
-      auto ep = lis.endpoint;
-      if (ep.port() == 0 && i > 0) ep = bound_endpoint(l);
-      std::error_code ec;
-      std::unique_ptr<l7::HttpAcceptor> acc;
-      if (lis.mode == config::Mode::kUdp) {
-        ec = open_udp(i, l, ep);
-        tcp_acceptors_.back().push_back(nullptr);
-      } else if (lis.mode == config::Mode::kTcp) {
-        auto tcp_acc =
-            std::make_unique<l4::TcpAcceptor>(*tcp_workers_.back(), l, tcp_counts_[l].get());
-        ec = tcp_acc->open(ep);
-        tcp_acceptors_.back().push_back(std::move(tcp_acc));
-      } else {
-        acc = std::make_unique<l7::HttpAcceptor>(*contexts_.back(), l);
-        ec = acc->open(ep);
-        tcp_acceptors_.back().push_back(nullptr);
-      }
-      if (ec) {
-        const auto& lc = cfg.listeners[l];
-        const config::Mark& m = lc.key_marks.at("address", lc.mark);
-        LOG_ERROR("{}:{}:{}: listeners[{}].address: cannot listen on {}: {}", m.file, m.line,
-                  m.column, l, endpoint_text(ep), ec.message());
-        return 1;
-      }
-      acceptors_.back().push_back(std::move(acc));
-    }
   }
+  sweeping_.assign(n, {false, false, false});
   for (std::size_t l = 0; l < snapshot_->listeners.size(); ++l) {
-    const auto& lc = cfg.listeners[l];
-    LOG_INFO("listener {} on {} ({}) -> {}", snapshot_->listeners[l].name,
-             endpoint_text(bound_endpoint(l)), config::to_string(snapshot_->listeners[l].mode),
-             lc.routes.empty() ? "backend " + lc.backend
-                               : fmt::format("{} route(s), default {}", lc.routes.size(),
-                                             lc.backend.empty() ? "404" : lc.backend));
+    std::string error;
+    auto ol = open_listener(*snapshot_, l, error);
+    if (!ol) {
+      LOG_ERROR("{}", error);
+      return 1;
+    }
+    listeners_.push_back(std::move(ol));
+    log_listener(*snapshot_, l, "listener");
   }
 
   if (!start_metrics(cfg)) return 1;
@@ -205,23 +159,9 @@ int Server::run() {
 
   // A stopped worker tells the control loop, which ends when all have stopped.
   running_ = n;
-  // Each engine's timeout sweep runs only where it has listeners: an idle timer wakes the
-  // worker ten times a second for nothing otherwise (listener sets never change on reload).
-  bool has[3] = {false, false, false};
-  for (const auto& l : snapshot_->listeners) has[static_cast<int>(l.mode)] = true;
   for (auto& w : workers_) {
-    for (auto& acc : acceptors_[w->index()]) {
-      if (acc) acc->start();
-    }
-    for (auto& acc : tcp_acceptors_[w->index()]) {
-      if (acc) acc->start();
-    }
-    if (has[static_cast<int>(config::Mode::kHttp)]) l7::start_sweep(*contexts_[w->index()]);
-    if (has[static_cast<int>(config::Mode::kTcp)]) l4::start_sweep(*tcp_workers_[w->index()]);
-    for (auto& u : udp_listeners_[w->index()]) {
-      if (u) u->start();
-    }
-    if (has[static_cast<int>(config::Mode::kUdp)]) l4::start_udp_sweep(*udp_workers_[w->index()]);
+    for (auto& ol : listeners_) ol->start(w->index());
+    start_sweeps(w->index(), claim_sweeps(w->index(), *snapshot_));
     w->start([this] {
       if (running_.fetch_sub(1) == 1) asio::post(control_, [this] { control_.stop(); });
     });
@@ -261,6 +201,10 @@ bool Server::reload(std::vector<std::string>* errors) {
     LOG_ERROR("{}", message);
     if (errors) errors->push_back(message);
   };
+  if (stopping_) {
+    fail("shutting down; reload refused");
+    return false;
+  }
   if (initial_.source.empty() || initial_.source.front() == '<') {
     fail("the config came from the command line; there is no file to reload");
     return false;
@@ -270,13 +214,6 @@ bool Server::reload(std::vector<std::string>* errors) {
   if (!r.config) {
     for (const auto& e : r.errors) fail(e.to_string());
     LOG_ERROR("reload failed with {} error(s); still running the previous config", r.errors.size());
-    registry_->count_reload(false, 0);
-    return false;
-  }
-  if (!same_listeners(*snapshot_->config, *r.config)) {
-    fail(
-        "reload failed: listeners were added, removed or moved, which needs a restart in this "
-        "version; still running the previous config");
     registry_->count_reload(false, 0);
     return false;
   }
@@ -292,6 +229,38 @@ bool Server::reload(std::vector<std::string>* errors) {
     registry_->count_reload(false, 0);
     return false;
   }
+  // Listeners: the sockets of keys that stay are kept (no connection notices the reload); new
+  // ones are bound now, before anything changes, so a port already taken fails the reload.
+  std::vector<std::unique_ptr<OpenListener>> next(snap->listeners.size());
+  std::vector<OpenListener*> added;
+  for (std::size_t l = 0; l < snap->listeners.size(); ++l) {
+    const auto kept = std::find_if(listeners_.begin(), listeners_.end(), [&](const auto& ol) {
+      return ol && ol->key == snap->listeners[l].key;
+    });
+    if (kept != listeners_.end()) continue;
+    std::string error;
+    next[l] = open_listener(*snap, l, error);
+    if (!next[l]) {
+      fail(error);
+      fail("reload failed; still running the previous config");
+      registry_->count_reload(false, 0);
+      return false;  // `next` closes what it opened
+    }
+    added.push_back(next[l].get());
+  }
+  for (std::size_t l = 0; l < snap->listeners.size(); ++l) {
+    if (next[l]) continue;
+    for (auto& ol : listeners_) {
+      if (ol && ol->key == snap->listeners[l].key) next[l] = std::move(ol);
+    }
+  }
+  std::vector<OpenListener*> removed;
+  for (auto& ol : listeners_) {
+    if (!ol) continue;
+    removed.push_back(ol.get());
+    closed_listeners_.push_back(std::move(ol));
+  }
+  listeners_ = std::move(next);
   if (cfg.metrics != snapshot_->config->metrics) {
     LOG_WARN("metrics: a changed exporter address takes effect at the next start");
   }
@@ -300,28 +269,137 @@ bool Server::reload(std::vector<std::string>* errors) {
   }
   registry_->count_reload(true, balance::hash_of(config::to_yaml(cfg)));
   log::set_level(to_log_level(cfg.log_level));
-  install(snap);
+  for (OpenListener* ol : removed) {
+    const l7::Listener* was = snapshot_->listener_by_key(ol->key);
+    LOG_INFO("listener {} closes (removed from the config)", was ? was->name : ol->key);
+  }
+  for (std::size_t l = 0; l < snap->listeners.size(); ++l) {
+    if (std::find(added.begin(), added.end(), listeners_[l].get()) != added.end()) {
+      log_listener(*snap, l, "new listener");
+    }
+  }
+  install(snap, std::move(added), std::move(removed));
   LOG_INFO("reloaded {} (generation {})", initial_.source, snap->generation);
   return true;
 }
 
-void Server::install(const std::shared_ptr<const l7::Snapshot>& snap) {
+void Server::install(const std::shared_ptr<const l7::Snapshot>& snap,
+                     std::vector<OpenListener*> added, std::vector<OpenListener*> removed) {
   snapshot_ = snap;
   monitor(snap);
   const auto grace =
       std::chrono::duration_cast<std::chrono::milliseconds>(snap->config->reload_grace);
-  for (auto& ctx : contexts_) {
-    ctx->worker.post([c = ctx.get(), snap, grace] {
-      c->snapshot = snap;
-      l7::retire_sessions(*c, grace);
+  std::vector<OpenListener*> now;
+  for (auto& ol : listeners_) now.push_back(ol.get());
+  // Each worker takes the snapshot and the listener changes in one step on its own thread, so
+  // an acceptor never looks its listener up in a snapshot that does not have it.
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    workers_[i]->post([this, i, snap, grace, now, added, removed,
+                       sweeps = claim_sweeps(i, *snap)] {
+      contexts_[i]->snapshot = snap;
+      tcp_workers_[i]->snapshot = snap;
+      udp_workers_[i]->snapshot = snap;
+      for (std::size_t l = 0; l < now.size(); ++l) now[l]->set_index(i, l);
+      for (OpenListener* ol : removed) ol->close(i);
+      for (OpenListener* ol : added) ol->start(i);
+      start_sweeps(i, sweeps);
+      l7::retire_sessions(*contexts_[i], grace);
+      l4::retire_sessions(*tcp_workers_[i], grace);
     });
   }
-  for (auto& tw : tcp_workers_) {
-    tw->worker.post([t = tw.get(), snap] { t->snapshot = snap; });
+}
+
+std::array<bool, 3> Server::claim_sweeps(std::size_t worker, const l7::Snapshot& snap) {
+  std::array<bool, 3> start{false, false, false};
+  for (const auto& l : snap.listeners) {
+    const auto m = static_cast<std::size_t>(l.mode);
+    if (!sweeping_[worker][m]) start[m] = sweeping_[worker][m] = true;
   }
-  for (auto& uw : udp_workers_) {
-    uw->worker.post([u = uw.get(), snap] { u->snapshot = snap; });
+  return start;
+}
+
+void Server::start_sweeps(std::size_t worker, std::array<bool, 3> which) {
+  if (which[static_cast<std::size_t>(config::Mode::kHttp)]) l7::start_sweep(*contexts_[worker]);
+  if (which[static_cast<std::size_t>(config::Mode::kTcp)]) l4::start_sweep(*tcp_workers_[worker]);
+  // The UDP sweep stops when a worker's last UDP listener closes, so it is asked every time.
+  l4::start_udp_sweep(*udp_workers_[worker]);
+}
+
+std::unique_ptr<Server::OpenListener> Server::open_listener(const l7::Snapshot& snap,
+                                                            std::size_t pos, std::string& error) {
+  const l7::Listener& lis = snap.listeners[pos];
+  auto ol = std::make_unique<OpenListener>();
+  ol->key = lis.key;
+  ol->mode = lis.mode;
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    // Port 0 would give every worker a different port: the first worker's choice is reused.
+    auto ep = lis.endpoint;
+    if (ep.port() == 0 && i > 0) ep = ol->bound;
+    std::error_code ec;
+    asio::ip::tcp::endpoint bound;
+    switch (lis.mode) {
+      case config::Mode::kUdp: {
+        auto u = std::make_unique<l4::UdpListener>(*udp_workers_[i], pos);
+        ec = u->open(asio::ip::udp::endpoint(ep.address(), ep.port()),
+                     snap.config->listeners[pos].max_flows);
+        const auto local = u->local_endpoint();
+        bound = {local.address(), local.port()};
+        ol->udp.push_back(std::move(u));
+        break;
+      }
+      case config::Mode::kTcp: {
+        auto a = std::make_unique<l4::TcpAcceptor>(*tcp_workers_[i], pos, &ol->count);
+        ec = a->open(ep);
+        bound = a->local_endpoint();
+        ol->tcp.push_back(std::move(a));
+        break;
+      }
+      case config::Mode::kHttp: {
+        auto a = std::make_unique<l7::HttpAcceptor>(*contexts_[i], pos);
+        ec = a->open(ep);
+        bound = a->local_endpoint();
+        ol->http.push_back(std::move(a));
+        break;
+      }
+    }
+    if (ec) {
+      const auto& lc = snap.config->listeners[pos];
+      const config::Mark& m = lc.key_marks.at("address", lc.mark);
+      error = fmt::format("{}:{}:{}: listeners[{}].address: cannot listen on {}: {}", m.file,
+                          m.line, m.column, pos, endpoint_text(ep), ec.message());
+      for (std::size_t w = 0; w <= i; ++w) ol->close(w);
+      return nullptr;
+    }
+    if (i == 0) ol->bound = bound;
   }
+  return ol;
+}
+
+void Server::OpenListener::set_index(std::size_t worker, std::size_t index) {
+  if (worker < http.size()) http[worker]->set_index(index);
+  if (worker < tcp.size()) tcp[worker]->set_index(index);
+  if (worker < udp.size()) udp[worker]->set_index(index);
+}
+
+void Server::OpenListener::start(std::size_t worker) {
+  if (worker < http.size()) http[worker]->start();
+  if (worker < tcp.size()) tcp[worker]->start();
+  if (worker < udp.size()) udp[worker]->start();
+}
+
+void Server::OpenListener::close(std::size_t worker) {
+  if (worker < http.size()) http[worker]->close();
+  if (worker < tcp.size()) tcp[worker]->close();
+  if (worker < udp.size()) udp[worker]->close();
+}
+
+void Server::log_listener(const l7::Snapshot& snap, std::size_t l, std::string_view what) const {
+  const auto& lc = snap.config->listeners[l];
+  LOG_INFO("{} {} on {} ({}) -> {}", what, snap.listeners[l].name,
+           endpoint_text(listeners_[l]->bound), config::to_string(snap.listeners[l].mode),
+           lc.routes.empty() ? "backend " + lc.backend
+                             : fmt::format("{} route(s), default {}", lc.routes.size(),
+                                           lc.backend.empty() ? "404" : lc.backend));
 }
 
 bool Server::start_metrics(const config::Config& cfg) {
@@ -471,22 +549,8 @@ void Server::monitor(const std::shared_ptr<const l7::Snapshot>& snap) {
   monitor_->start();
 }
 
-std::error_code Server::open_udp(std::size_t worker, std::size_t listener,
-                                 const asio::ip::tcp::endpoint& ep) {
-  auto u = std::make_unique<l4::UdpListener>(*udp_workers_[worker], listener);
-  const std::error_code ec = u->open(asio::ip::udp::endpoint(ep.address(), ep.port()));
-  udp_listeners_[worker][listener] = std::move(u);
-  return ec;
-}
-
 asio::ip::tcp::endpoint Server::bound_endpoint(std::size_t l) const {
-  if (!udp_listeners_.empty() && l < udp_listeners_[0].size() && udp_listeners_[0][l]) {
-    const auto u = udp_listeners_[0][l]->local_endpoint();
-    return {u.address(), u.port()};
-  }
-  if (tcp_acceptors_.empty() || l >= tcp_acceptors_[0].size()) return {};
-  if (tcp_acceptors_[0][l]) return tcp_acceptors_[0][l]->local_endpoint();
-  return acceptors_[0][l] ? acceptors_[0][l]->local_endpoint() : asio::ip::tcp::endpoint{};
+  return l < listeners_.size() && listeners_[l] ? listeners_[l]->bound : asio::ip::tcp::endpoint{};
 }
 
 void Server::begin_shutdown() {
@@ -494,17 +558,14 @@ void Server::begin_shutdown() {
   if (monitor_) monitor_->stop();
   std::error_code ec;
   signals_.cancel(ec);
+  std::vector<OpenListener*> open;
+  for (auto& ol : listeners_) open.push_back(ol.get());
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     auto* ctx = contexts_[i].get();
-    auto* accs = &acceptors_[i];
     auto* tcp = tcp_workers_[i].get();
-    auto* tcp_accs = &tcp_acceptors_[i];
-    workers_[i]->post([ctx, accs, tcp, tcp_accs] {
-      for (auto& a : *accs) {
-        if (a) a->close();
-      }
-      for (auto& a : *tcp_accs) {
-        if (a) a->close();
+    workers_[i]->post([ctx, tcp, open, i] {
+      for (OpenListener* ol : open) {
+        if (ol->mode != config::Mode::kUdp) ol->close(i);
       }
       l4::drain_sessions(*tcp);
       ctx->draining = true;
@@ -535,12 +596,7 @@ void Server::begin_shutdown() {
 // while its WorkerContext still exists.
 void Server::finish_worker(std::size_t i) {
   auto& ctx = *contexts_[i];
-  for (auto& a : acceptors_[i]) {
-    if (a) a->close();
-  }
-  for (auto& a : tcp_acceptors_[i]) {
-    if (a) a->close();
-  }
+  for (auto& ol : listeners_) ol->close(i);
   l4::abort_sessions(*tcp_workers_[i]);
   l4::close_udp(*udp_workers_[i]);
   for (l7::HttpSession* s = ctx.sessions; s != nullptr;) {

@@ -10,6 +10,7 @@
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -47,8 +48,28 @@ class Server {
   void on_signal(int signo);
   // Re-reads the config file; on any error the running config stays (errors appended).
   bool reload(std::vector<std::string>* errors);
+  // One configured listener's sockets: a copy per worker (SO_REUSEPORT) in the engine of its
+  // mode. Kept across reloads while its Listener::key stays in the config.
+  struct OpenListener {
+    std::string key;
+    config::Mode mode = config::Mode::kHttp;
+    std::vector<std::unique_ptr<l7::HttpAcceptor>> http;  // [worker], mode http
+    std::vector<std::unique_ptr<l4::TcpAcceptor>> tcp;    // [worker], mode tcp
+    std::vector<std::unique_ptr<l4::UdpListener>> udp;    // [worker], mode udp
+    l4::TcpListenerCount count;                           // tcp sessions, all workers
+    asio::ip::tcp::endpoint bound;  // worker 0's address (with the port when 0 was asked)
+    void set_index(std::size_t worker, std::size_t index);
+    void start(std::size_t worker);
+    void close(std::size_t worker);
+  };
+  // Binds listener `pos` of `snap` on every worker (not started); null and `error` set when a
+  // bind fails (what was opened is closed again).
+  std::unique_ptr<OpenListener> open_listener(const l7::Snapshot& snap, std::size_t pos,
+                                              std::string& error);
   // Makes `snap` the one new connections and requests use, and moves health checks onto it.
-  void install(const std::shared_ptr<const l7::Snapshot>& snap);
+  // `added` listeners start and `removed` ones close on every worker as it takes the snapshot.
+  void install(const std::shared_ptr<const l7::Snapshot>& snap,
+               std::vector<OpenListener*> added = {}, std::vector<OpenListener*> removed = {});
   // The admin API (lbd/admin.cc).
   bool start_admin(const config::Config& cfg);
   std::string on_admin(std::string_view line);
@@ -75,21 +96,24 @@ class Server {
   unsigned worker_count_ = 1;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<l7::WorkerContext>> contexts_;
-  // [worker][listener]; an entry is null where the listener belongs to another engine.
-  std::vector<std::vector<std::unique_ptr<l7::HttpAcceptor>>> acceptors_;
-  // mode: tcp (l4/): per-worker state, acceptors [worker][listener], and per-listener session
-  // counts shared by the workers (listeners never change on reload, so neither do these).
+  // Per-worker state of the L4 engines (mode: tcp, mode: udp).
   std::vector<std::unique_ptr<l4::TcpWorker>> tcp_workers_;
-  std::vector<std::vector<std::unique_ptr<l4::TcpAcceptor>>> tcp_acceptors_;
-  std::vector<std::unique_ptr<l4::TcpListenerCount>> tcp_counts_;
-  // mode: udp (l4/udp_listener.h): per-worker state and listener copies [worker][listener]
-  // (null where the listener is not udp). Destroyed before the workers they run on.
   std::vector<std::unique_ptr<l4::UdpWorker>> udp_workers_;
-  std::vector<std::vector<std::unique_ptr<l4::UdpListener>>> udp_listeners_;
-  std::error_code open_udp(std::size_t worker, std::size_t listener,
-                           const asio::ip::tcp::endpoint& ep);
+  // The sockets of the current snapshot's listeners, in its order (control thread). Those a
+  // reload removed are closed and kept until the workers stop, as pending handlers and TCP
+  // sessions still point at them. Destroyed before the workers they run on.
+  std::vector<std::unique_ptr<OpenListener>> listeners_;
+  std::vector<std::unique_ptr<OpenListener>> closed_listeners_;
+  // [worker][mode]: that engine's timeout sweep runs on the worker (started when the first
+  // listener of the mode appears: an idle timer would wake the worker for nothing).
+  std::vector<std::array<bool, 3>> sweeping_;
   // The bound address of listener `l` (its worker 0 copy), whichever engine runs it.
   asio::ip::tcp::endpoint bound_endpoint(std::size_t l) const;
+  void log_listener(const l7::Snapshot& snap, std::size_t l, std::string_view what) const;
+  // Control thread: the sweeps worker `worker` must start for `snap` (marked as started).
+  std::array<bool, 3> claim_sweeps(std::size_t worker, const l7::Snapshot& snap);
+  // Worker thread (or before it runs): starts them.
+  void start_sweeps(std::size_t worker, std::array<bool, 3> which);
   std::atomic<unsigned> running_{0};
   bool stopping_ = false;
   // Counters of every worker; created once the worker count is known. Declared last so that

@@ -6,9 +6,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
-from lbdtest import Lbd, LbdTestCase, TcpServer, Upstream, main
+from lbdtest import (Lbd, LbdTestCase, Reader, TcpServer, Upstream, connect, exchange, free_port,
+                     main)
 
 
 def ws_echo(conn, index):
@@ -135,6 +137,190 @@ class HotReload(LbdTestCase):
             for u in ups:
                 u.close()
             ws.close()
+
+
+def echo(conn, _index):
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            return
+        conn.sendall(data)
+
+
+def get_status(port):
+    resp, reader = exchange(port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    reader.sock.close()
+    return resp.status
+
+
+class ListenerChanges(LbdTestCase):
+    """Listeners added, removed and moved by a reload, without a restart."""
+
+    def config(self, listeners, ups, echo_srv, grace="30s"):
+        text = "workers: 2\nreload_grace: %s\nlisteners:\n" % grace
+        for name, mode, port, backend in listeners:
+            text += ("  - { name: %s, address: 127.0.0.1:%d, mode: %s, backend: %s }\n"
+                     % (name, port, mode, backend))
+        return text + ("backends:\n  - name: app\n    servers: [%s]\n"
+                       "  - name: echo\n    servers: [%s]\n" % (ups[0].address, echo_srv.address))
+
+    def reload(self, lbd, text, generation):
+        with open(lbd.config_path, "w") as f:
+            f.write(text)
+        lbd.send_signal(signal.SIGHUP)
+        lbd.wait_log("(generation %d)" % generation)
+
+    def refused(self, port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except ConnectionRefusedError:
+            return True
+        return False
+
+    def test_added_listeners_of_each_mode_serve_and_removed_ones_close(self):
+        ups = [Upstream("u0")]
+        srv = TcpServer(echo)
+        udp_up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp_up.bind(("127.0.0.1", 0))
+        udp_up.settimeout(5)
+        p_web, p_api, p_tcp, p_udp = free_port(), free_port(), free_port(), free_port()
+        try:
+            first = [("web", "http", p_web, "app")]
+            with Lbd(["--config", "{config}"], self.config(first, ups, srv)) as lbd:
+                self.assertTrue(self.refused(p_api))
+                kept = connect(p_web)  # a keep-alive connection across every reload below
+                kept.sendall(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
+                reader = Reader(kept)
+                self.assertEqual(reader.read_response().status, 200)
+
+                # Added: an HTTP, a TCP and a UDP listener.
+                more = first + [("api", "http", p_api, "app"), ("raw", "tcp", p_tcp, "echo"),
+                                ("dns", "udp", p_udp, "udpb")]
+                text = self.config(more, ups, srv) + (
+                    "  - name: udpb\n    servers: [127.0.0.1:%d]\n" % udp_up.getsockname()[1])
+                self.reload(lbd, text, 2)
+                self.assertIn("new listener api on 127.0.0.1:%d" % p_api, lbd.log())
+                self.assertEqual(get_status(p_api), 200)
+                t = socket.create_connection(("127.0.0.1", p_tcp), timeout=5)
+                t.sendall(b"hello tcp")
+                self.assertEqual(t.recv(100), b"hello tcp")
+                t.close()
+                c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                c.settimeout(5)
+                c.sendto(b"q1", ("127.0.0.1", p_udp))
+                data, lbd_addr = udp_up.recvfrom(100)
+                self.assertEqual(data, b"q1")
+                udp_up.sendto(b"a1", lbd_addr)
+                self.assertEqual(c.recvfrom(100)[0], b"a1")
+                c.close()
+                kept.sendall(b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+                self.assertEqual(reader.read_response().status, 200)
+
+                # Removed: "web" (the kept connection's listener), "raw" and "dns".
+                self.reload(lbd, self.config([("api", "http", p_api, "app")], ups, srv), 3)
+                self.assertTrue(self.refused(p_web))
+                self.assertTrue(self.refused(p_tcp))
+                self.assertTrue(reader.closed(), "an idle connection of a removed listener")
+                self.assertEqual(get_status(p_api), 200)
+                # The ports are free again: another program may take them.
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
+                s.bind(("127.0.0.1", p_web))
+                s.listen(1)
+                s.close()
+                self.assertIn("listener web closes (removed from the config)", lbd.log())
+                self.assertIn("listener dns closes (removed from the config)", lbd.log())
+                self.assertEqual(lbd.stop(), 0)
+        finally:
+            ups[0].close()
+            srv.close()
+            udp_up.close()
+
+    def test_a_request_in_flight_on_a_removed_listener_finishes_then_the_connection_closes(self):
+        release = threading.Event()
+
+        def slow(conn, buf):
+            if b"\r\n\r\n" not in buf:
+                return buf
+            release.wait(10)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")
+            return b""
+
+        ups = [Upstream("slow", respond=slow)]
+        srv = TcpServer(echo)
+        p_web, p_api = free_port(), free_port()
+        try:
+            both = [("web", "http", p_web, "app"), ("api", "http", p_api, "app")]
+            with Lbd(["--config", "{config}"], self.config(both, ups, srv)) as lbd:
+                conn = connect(p_web)
+                conn.sendall(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+                time.sleep(0.3)  # the request is upstream now
+                self.reload(lbd, self.config([both[1]], ups, srv), 2)
+                self.assertTrue(self.refused(p_web))
+                release.set()
+                reader = Reader(conn)
+                resp = reader.read_response()
+                self.assertEqual(resp.status, 200)
+                self.assertEqual(resp.body, b"slow")
+                self.assertEqual(resp.header("connection"), b"close")
+                self.assertTrue(reader.closed())
+                self.assertEqual(lbd.stop(), 0)
+        finally:
+            ups[0].close()
+            srv.close()
+
+    def test_a_port_in_use_fails_the_reload_and_the_old_listeners_stay(self):
+        ups = [Upstream("u0")]
+        srv = TcpServer(echo)
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        p_web = free_port()
+        try:
+            first = [("web", "http", p_web, "app")]
+            with Lbd(["--config", "{config}"], self.config(first, ups, srv)) as lbd:
+                bad = first + [("api", "http", taken.getsockname()[1], "app")]
+                with open(lbd.config_path, "w") as f:
+                    f.write(self.config(bad, ups, srv))
+                lbd.send_signal(signal.SIGHUP)
+                lbd.wait_log("reload failed")
+                self.assertRegex(lbd.log(), r"lbd\.yaml:\d+:\d+: listeners\[1\]\.address: "
+                                 r"cannot listen on 127\.0\.0\.1:%d" % taken.getsockname()[1])
+                self.assertEqual(get_status(p_web), 200)
+                # A later good reload still works, and moves "web" to another port.
+                p_moved = free_port()
+                self.reload(lbd, self.config([("web", "http", p_moved, "app")], ups, srv), 3)
+                self.assertTrue(self.refused(p_web))
+                self.assertEqual(get_status(p_moved), 200)
+                self.assertEqual(lbd.stop(), 0)
+        finally:
+            ups[0].close()
+            srv.close()
+            taken.close()
+
+    def test_a_tcp_session_of_a_removed_listener_is_cut_after_the_grace(self):
+        ups = [Upstream("u0")]
+        srv = TcpServer(echo)
+        p_web, p_tcp = free_port(), free_port()
+        try:
+            both = [("web", "http", p_web, "app"), ("raw", "tcp", p_tcp, "echo")]
+            with Lbd(["--config", "{config}"], self.config(both, ups, srv, "1s")) as lbd:
+                t = socket.create_connection(("127.0.0.1", p_tcp), timeout=5)
+                t.sendall(b"one")
+                self.assertEqual(t.recv(100), b"one")
+                start = time.monotonic()
+                self.reload(lbd, self.config([both[0]], ups, srv, "1s"), 2)
+                t.sendall(b"two")  # still relayed during the grace
+                self.assertEqual(t.recv(100), b"two")
+                self.assertEqual(t.recv(100), b"")
+                waited = time.monotonic() - start
+                self.assertGreater(waited, 0.8)
+                self.assertLess(waited, 3.0)
+                t.close()
+                self.assertEqual(lbd.stop(), 0)
+        finally:
+            ups[0].close()
+            srv.close()
 
 
 if __name__ == "__main__":
