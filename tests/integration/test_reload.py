@@ -170,12 +170,18 @@ class ListenerChanges(LbdTestCase):
         lbd.send_signal(signal.SIGHUP)
         lbd.wait_log("(generation %d)" % generation)
 
-    def refused(self, port):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        except ConnectionRefusedError:
-            return True
-        return False
+    def refused(self, port, within=2.0):
+        """True once connecting to `port` is refused; the log line of a reload comes before
+        every worker has closed its copy of a removed listener."""
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            except ConnectionRefusedError:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
 
     def test_added_listeners_of_each_mode_serve_and_removed_ones_close(self):
         ups = [Upstream("u0")]
