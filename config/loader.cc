@@ -212,7 +212,8 @@ ListenerConfig Walker::read_listener(const YAML::Node& n, const std::string& pat
       n, path,
       {"name", "address", "mode", "backend", "header_timeout", "idle_timeout", "request_timeout",
        "max_header_size", "max_body", "trusted_proxies", "error_bodies", "access_log", "routes",
-       "sni_routes", "max_connections", "proxy_protocol_from", "flow_idle_timeout", "max_flows"},
+       "sni_routes", "max_connections", "proxy_protocol_from", "flow_idle_timeout", "max_flows", "tls", "hsts",
+       "http2"},
       l.key_marks, [&](const Field& f) {
         if (f.key == "name") {
           read_name(f, l.name);
@@ -239,6 +240,8 @@ ListenerConfig Walker::read_listener(const YAML::Node& n, const std::string& pat
           read_error_bodies(f, l.error_bodies);
         } else if (f.key == "access_log") {
           read_access_log(f, l.access_log);
+        } else if (f.key == "http2") {
+          read_http2(f, l.http2);
         } else if (f.key == "routes") {
           if (!expect_list(f, "routes")) return;
           for_each_item(f, [&](const Field& item, size_t i) {
@@ -273,6 +276,10 @@ ListenerConfig Walker::read_listener(const YAML::Node& n, const std::string& pat
           read_duration(f, l.flow_idle_timeout);
         } else if (f.key == "max_flows") {
           read_uint(f, 0, std::numeric_limits<std::uint32_t>::max(), l.max_flows);
+        } else if (f.key == "tls") {
+          read_tls(f, l.tls);
+        } else if (f.key == "hsts") {
+          read_hsts(f, l.hsts);
         }
       });
   // A TCP session may sit quiet for long (a database connection, a websocket): an hour, as
@@ -300,7 +307,7 @@ BackendConfig Walker::read_backend(const YAML::Node& n, const std::string& path)
   for_each_field(n, path,
                  {"name", "balance", "consistent_hash", "hash_key", "health_check", "outlier",
                   "sticky", "queue", "connect_timeout", "response_timeout", "idle_timeout",
-                  "max_idle", "servers", "send_proxy_protocol", "retries"},
+                  "max_idle", "servers", "send_proxy_protocol", "retries", "protocol"},
                  b.key_marks, [&](const Field& f) {
                    if (f.key == "name") {
                      read_name(f, b.name);
@@ -323,6 +330,8 @@ BackendConfig Walker::read_backend(const YAML::Node& n, const std::string& path)
                                b.send_proxy_protocol);
                    } else if (f.key == "retries") {
                      read_uint(f, 0, 16, b.retries);
+                   } else if (f.key == "protocol") {
+                     read_enum(f, {UpstreamProtocol::kHttp1, UpstreamProtocol::kH2}, b.protocol);
                    } else if (f.key == "connect_timeout") {
                      read_duration(f, b.connect_timeout);
                    } else if (f.key == "response_timeout") {

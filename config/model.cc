@@ -26,6 +26,16 @@ std::string_view to_string(LogLevel v) {
   return "?";
 }
 
+std::string_view to_string(UpstreamProtocol v) {
+  switch (v) {
+    case UpstreamProtocol::kHttp1:
+      return "http1";
+    case UpstreamProtocol::kH2:
+      return "h2";
+  }
+  return "?";
+}
+
 std::string_view to_string(ProxyProtocol v) {
   switch (v) {
     case ProxyProtocol::kNone:

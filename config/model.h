@@ -100,6 +100,8 @@ struct QueueConfig {
 // PROXY protocol header lbd sends to a backend's servers at the start of each tcp-mode
 // connection, so they see the real client address (none: send nothing).
 enum class ProxyProtocol { kNone, kV1, kV2 };
+// What an HTTP backend's servers speak: HTTP/1.1, or HTTP/2 in cleartext (h2c, prior knowledge).
+enum class UpstreamProtocol { kHttp1, kH2 };
 
 struct BackendConfig {
   std::string name;  // unique, required
@@ -119,9 +121,23 @@ struct BackendConfig {
   ProxyProtocol send_proxy_protocol = ProxyProtocol::kNone;
   // Other servers tried when a connect is refused or times out (tcp mode), after the first.
   std::uint32_t retries = 2;
+  // HTTP/2 clients' streams are multiplexed over pooled h2c connections (needed for gRPC:
+  // trailers, long streams); HTTP/1.1 clients cannot use an h2 backend.
+  UpstreamProtocol protocol = UpstreamProtocol::kHttp1;
   Mark mark;
   KeyMarks key_marks;
   bool operator==(const BackendConfig&) const = default;
+};
+
+// HTTP/2 on an HTTP listener (l7/http2/). h2 over TLS is chosen by ALPN; cleartext h2c only
+// with prior knowledge (the client starts with the connection preface) and only when `h2c`.
+struct Http2Config {
+  bool h2c = false;
+  std::uint32_t max_concurrent_streams = 100;  // SETTINGS_MAX_CONCURRENT_STREAMS
+  Size max_header_list_size = 64 * 1024;       // decoded request headers; over it: GOAWAY
+  Size initial_window_size = 64 * 1024;        // per stream: request body bytes buffered at most
+  Size max_frame_size = 16 * 1024;             // SETTINGS_MAX_FRAME_SIZE (16 KiB..16 MiB-1)
+  bool operator==(const Http2Config&) const = default;
 };
 
 struct AccessLogConfig {
@@ -141,6 +157,58 @@ struct SniRouteConfig {
   Mark mark;
   KeyMarks key_marks;
   bool operator==(const SniRouteConfig&) const = default;
+};
+
+// One certificate of a TLS listener: a PEM chain (leaf first) and its private key. Several
+// may share names (an ECDSA and an RSA one): the client's signature algorithms pick.
+struct TlsCertConfig {
+  std::string cert;           // required; relative paths are relative to the config file
+  std::string key;            // required
+  std::string ocsp_response;  // DER OCSP response stapled to handshakes; re-read on reload
+  Mark mark;
+  KeyMarks key_marks;
+  bool operator==(const TlsCertConfig&) const = default;
+};
+
+// TLS termination on an http listener (tls/). Off unless the listener has a `tls` key.
+struct TlsConfig {
+  enum class Verify { kNone, kOptional, kRequired };
+  bool enabled = false;
+  // Chosen by SNI: an exact name of a certificate, then its longest wildcard, else the first.
+  std::vector<TlsCertConfig> certificates;
+  std::vector<std::string> protocols = {"tls1.2", "tls1.3"};  // tls1.0 and tls1.1 warn
+  // TLS 1.2 suites (OpenSSL cipher list): forward-secret AEAD only by default.
+  std::string ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
+  std::string ciphersuites =  // TLS 1.3
+      "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+  std::vector<std::string> curves = {"X25519", "P-256", "P-384"};
+  bool session_tickets = true;
+  // Ticket keys are shared by the workers; a new one every `ticket_rotation`, and the one
+  // before still decrypts (so a ticket lives up to twice this long).
+  Duration ticket_rotation = std::chrono::hours(12);
+  std::uint32_t session_cache = 20480;  // server-side sessions kept; 0 = no cache
+  Duration handshake_timeout = std::chrono::seconds(10);
+  std::string client_ca;  // PEM bundle that client certificates must chain to
+  Verify verify_client = Verify::kNone;
+  // Request header carrying the verified client certificate's subject upstream (empty: none).
+  // Whatever the client sent under this name is dropped first.
+  std::string client_subject_header;
+  // ALPN protocols offered, in preference order. "h2" hands the connection to the HTTP/2
+  // engine (l7/http2/).
+  std::vector<std::string> alpn = {"h2", "http/1.1"};
+  Mark mark;
+  KeyMarks key_marks;
+  bool operator==(const TlsConfig&) const = default;
+};
+
+// Strict-Transport-Security on every response of a TLS listener.
+struct HstsConfig {
+  bool enabled = false;
+  Duration max_age = std::chrono::hours(24 * 365);
+  bool include_subdomains = false;
+  bool preload = false;
+  Mark mark;
+  bool operator==(const HstsConfig&) const = default;
 };
 
 struct ListenerConfig {
@@ -168,6 +236,7 @@ struct ListenerConfig {
   // text/plain. A status not listed gets "<status> <reason>\n".
   std::map<int, std::string> error_bodies;
   AccessLogConfig access_log;
+  Http2Config http2;
   // mode: tcp only (l4/). Routes by the TLS ClientHello's server name, without terminating TLS;
   // a connection no entry takes (no SNI, not TLS) goes to `backend`.
   std::vector<SniRouteConfig> sni_routes;
@@ -182,6 +251,8 @@ struct ListenerConfig {
   Duration flow_idle_timeout = std::chrono::seconds(30);
   // Flows per worker; datagrams of new flows are dropped (and counted) while the table is full.
   std::uint32_t max_flows = 65536;
+  TlsConfig tls;    // mode: http only
+  HstsConfig hsts;  // tls listeners only
   Mark mark;
   KeyMarks key_marks;
   bool operator==(const ListenerConfig&) const = default;
@@ -225,6 +296,7 @@ struct Config {
 std::string_view to_string(LogLevel v);
 std::string_view to_string(Mode v);
 std::string_view to_string(ProxyProtocol v);
+std::string_view to_string(UpstreamProtocol v);
 std::string_view to_string(BalanceAlgorithm v);
 std::string_view to_string(ServerKind v);
 

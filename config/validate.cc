@@ -109,6 +109,15 @@ void Checker::listener(const Config& c, size_t i) {
   }
   tcp_keys(c, i);
   udp_keys(c, i);
+  // TLS terminates in the HTTP engine; a tcp listener passes TLS through (sni_routes).
+  if (l.tls.enabled && l.mode != Mode::kHttp) {
+    error(km.at("tls", l.mark), p + ".tls",
+          "tls applies to mode: http only (a tcp listener passes TLS through; see sni_routes)");
+  }
+  if (l.hsts.enabled && !l.tls.enabled) {
+    error(km.at("hsts", l.mark), p + ".hsts",
+          "hsts applies to tls listeners only (browsers ignore it over plain HTTP)");
+  }
 
   if (l.backend.empty()) {
     // With routes, a request no route takes gets 404; without, there is nowhere to send any.
@@ -213,7 +222,7 @@ void Checker::udp_keys(const Config& c, size_t i) {
   // is not done. (The mode: tcp keys are refused by tcp_keys.)
   static constexpr std::string_view kNotUdp[] = {
       "routes",          "access_log",      "error_bodies",   "trusted_proxies", "max_body",
-      "request_timeout", "max_header_size", "header_timeout", "idle_timeout"};
+      "request_timeout", "max_header_size", "header_timeout", "idle_timeout",   "http2"};
   for (std::string_view key : kNotUdp) {
     const bool given = km.by_key.contains(key) || (key == "routes" && !l.routes.empty()) ||
                        (key == "access_log" && l.access_log.enabled) ||
@@ -252,7 +261,7 @@ void Checker::tcp_keys(const Config& c, size_t i) {
   // HTTP keys mean nothing to a byte relay; accepting them would promise what is not done.
   static constexpr std::string_view kHttpOnly[] = {
       "routes",   "access_log",      "error_bodies",   "trusted_proxies",
-      "max_body", "request_timeout", "max_header_size"};
+      "max_body", "request_timeout", "max_header_size", "http2"};
   if (l.mode == Mode::kTcp) {
     for (std::string_view key : kHttpOnly) {
       const bool given = km.by_key.contains(key) || (key == "routes" && !l.routes.empty()) ||

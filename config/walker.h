@@ -113,6 +113,7 @@ class Walker {
 
   void read_bool(const Field& f, bool& out);
 
+  void read_http2(const Field& f, Http2Config& out);  // http2_loader.cc
   ListenerConfig read_listener(const YAML::Node& n, const std::string& path);
   BackendConfig read_backend(const YAML::Node& n, const std::string& path);
   ServerConfig read_server(const YAML::Node& n, const std::string& path);
@@ -147,6 +148,9 @@ class Walker {
   // routes_loader.cc
   void read_error_bodies(const Field& f, std::map<int, std::string>& out);
   void read_access_log(const Field& f, AccessLogConfig& out);
+  // tls_loader.cc
+  void read_tls(const Field& f, TlsConfig& out);
+  void read_hsts(const Field& f, HstsConfig& out);
   RouteConfig read_route(const YAML::Node& n, const std::string& path, size_t index);
   void read_match(const Field& f, RouteMatch& out);
   void read_field_matches(const Field& f, std::string_view what, std::vector<FieldMatch>& out);

@@ -141,6 +141,36 @@ void write_udp_listener(std::ostream& out, const ListenerConfig& l) {
       << "    max_flows: " << l.max_flows << "\n";
 }
 
+// Written only when on (its absence means plain HTTP); inside, every key is.
+void write_tls(std::ostream& out, const TlsConfig& t) {
+  out << "    tls:\n"
+      << "      certificates:\n";
+  for (const TlsCertConfig& c : t.certificates) {
+    out << "        - cert: " << yaml_scalar(c.cert) << "\n"
+        << "          key: " << yaml_scalar(c.key) << "\n";
+    if (!c.ocsp_response.empty()) {
+      out << "          ocsp_response: " << yaml_scalar(c.ocsp_response) << "\n";
+    }
+  }
+  const char* verify = t.verify_client == TlsConfig::Verify::kRequired   ? "required"
+                       : t.verify_client == TlsConfig::Verify::kOptional ? "optional"
+                                                                         : "none";
+  out << "      protocols: " << flow_list(t.protocols) << "\n"
+      << "      ciphers: " << yaml_scalar(t.ciphers) << "\n"
+      << "      ciphersuites: " << yaml_scalar(t.ciphersuites) << "\n"
+      << "      curves: " << flow_list(t.curves) << "\n"
+      << "      session_tickets: " << (t.session_tickets ? "true" : "false") << "\n"
+      << "      ticket_rotation: " << format_duration(t.ticket_rotation) << "\n"
+      << "      session_cache: " << t.session_cache << "\n"
+      << "      handshake_timeout: " << format_duration(t.handshake_timeout) << "\n";
+  if (!t.client_ca.empty()) out << "      client_ca: " << yaml_scalar(t.client_ca) << "\n";
+  out << "      verify_client: " << verify << "\n";
+  if (!t.client_subject_header.empty()) {
+    out << "      client_subject_header: " << yaml_scalar(t.client_subject_header) << "\n";
+  }
+  out << "      alpn: " << flow_list(t.alpn) << "\n";
+}
+
 void write_listener(std::ostream& out, const ListenerConfig& l) {
   out << "  - name: " << yaml_scalar(l.name) << "\n"
       << "    address: " << yaml_scalar(format_address(l.address)) << "\n"
@@ -164,6 +194,22 @@ void write_listener(std::ostream& out, const ListenerConfig& l) {
     out << "    access_log:\n"
         << "      format: " << to_string(l.access_log.format) << "\n"
         << "      path: " << yaml_scalar(l.access_log.path) << "\n";
+  }
+  if (l.tls.enabled) write_tls(out, l.tls);
+  if (l.hsts.enabled) {
+    out << "    hsts:\n"
+        << "      max_age: " << format_duration(l.hsts.max_age) << "\n"
+        << "      include_subdomains: " << (l.hsts.include_subdomains ? "true" : "false") << "\n"
+        << "      preload: " << (l.hsts.preload ? "true" : "false") << "\n";
+  }
+  // Like access_log: written when set, so configs without HTTP/2 settings print as before.
+  if (l.http2 != Http2Config{}) {
+    out << "    http2:\n"
+        << "      h2c: " << (l.http2.h2c ? "true" : "false") << "\n"
+        << "      max_concurrent_streams: " << l.http2.max_concurrent_streams << "\n"
+        << "      max_header_list_size: " << format_size(l.http2.max_header_list_size) << "\n"
+        << "      initial_window_size: " << format_size(l.http2.initial_window_size) << "\n"
+        << "      max_frame_size: " << format_size(l.http2.max_frame_size) << "\n";
   }
   out << "    routes:" << (l.routes.empty() ? " []" : "") << "\n";
   for (const RouteConfig& r : l.routes) write_route(out, r);
@@ -240,6 +286,7 @@ void write_backend(std::ostream& out, const BackendConfig& b) {
       << "    max_idle: " << b.max_idle << "\n"
       << "    send_proxy_protocol: " << to_string(b.send_proxy_protocol) << "\n"
       << "    retries: " << b.retries << "\n"
+      << "    protocol: " << to_string(b.protocol) << "\n"
       << "    servers:" << (b.servers.empty() ? " []" : "") << "\n";
   for (const ServerConfig& s : b.servers) {
     out << "      - name: " << yaml_scalar(s.name) << "\n"

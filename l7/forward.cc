@@ -115,7 +115,8 @@ struct Forwarding {
 
 void put_fields(Writer& w, const http1::HeadCommon& h, bool keep_upgrade, bool drop_forwarding,
                 const CompiledHeaderOps* ops, std::string_view host = {},
-                Forwarding* trusted = nullptr, bool drop_chunked = false) {
+                Forwarding* trusted = nullptr, bool drop_chunked = false,
+                std::string_view drop = {}) {
   if (!host.empty()) {
     w.put("Host: ");
     w.put(host);
@@ -142,6 +143,7 @@ void put_fields(Writer& w, const http1::HeadCommon& h, bool keep_upgrade, bool d
       trusted->has_host = trusted->has_host || iequals(f.name, "x-forwarded-host");
     }
     if (ops && ops->drops(f.name) && !protected_field(f.name)) continue;
+    if (!drop.empty() && iequals(f.name, drop)) continue;
     if (!host.empty() && iequals(f.name, "host")) continue;
     // An HTTP/1.0 client gets the body de-chunked and delimited by the close (RFC 9112 §6.1).
     if (drop_chunked && iequals(f.name, "transfer-encoding")) continue;
@@ -184,7 +186,14 @@ bool write_request_head(Buffer& out, const http1::RequestHead& h, const ClientIn
   // Client-sent forwarding fields are dropped unless the client is a trusted proxy: only what
   // this proxy saw (or a proxy it trusts said) is worth passing on.
   Forwarding prior;
-  put_fields(w, h, upgrade, /*drop_forwarding=*/true, ops, host, client.trusted ? &prior : nullptr);
+  put_fields(w, h, upgrade, /*drop_forwarding=*/true, ops, host, client.trusted ? &prior : nullptr,
+             false, client.subject_field);
+  if (!client.subject.empty()) {
+    w.put(client.subject_field);
+    w.put(": ");
+    w.put(client.subject);
+    w.put("\r\n");
+  }
   if (upgrade) w.put("Connection: upgrade\r\n");
   w.put("X-Forwarded-For: ");
   for (std::size_t i = 0; i < prior.xff_count; ++i) {
@@ -225,7 +234,7 @@ bool write_request_head(Buffer& out, const http1::RequestHead& h, const ClientIn
 
 bool write_response_head(Buffer& out, const http1::ResponseHead& h, bool keep_alive,
                          std::uint8_t client_minor, const CompiledHeaderOps* ops,
-                         std::string_view extra) {
+                         std::string_view extra, std::string_view extra2) {
   Writer w{out};
   char status[5] = {' ', static_cast<char>('0' + h.status / 100),
                     static_cast<char>('0' + h.status / 10 % 10),
@@ -238,6 +247,7 @@ bool write_response_head(Buffer& out, const http1::ResponseHead& h, bool keep_al
   put_fields(w, h, upgrade, /*drop_forwarding=*/false, ops, {}, nullptr,
              /*drop_chunked=*/client_minor == 0 && h.body == http1::BodyKind::kChunked);
   w.put(extra);
+  w.put(extra2);
   if (upgrade) {
     w.put("Connection: upgrade\r\n");
   } else if (!keep_alive) {
@@ -315,13 +325,13 @@ std::string_view status_text(int status) {
 }
 
 void write_error_response(Buffer& out, int status, bool keep_alive, std::string_view body,
-                          bool head_only) {
+                          bool head_only, std::string_view extra) {
   const std::string_view text = status_text(status);
   const std::string fallback = fmt::format("{} {}\n", status, text);
   if (body.empty()) body = fallback;
   std::string msg =
-      fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{}",
-                  status, text, body.size(), keep_alive ? "" : "Connection: close\r\n",
+      fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}{}\r\n{}",
+                  status, text, body.size(), extra, keep_alive ? "" : "Connection: close\r\n",
                   head_only ? std::string_view{} : body);
   Writer w{out};
   w.put(msg);

@@ -12,6 +12,8 @@
 
 #include "core/log.h"
 #include "l7/forward.h"
+#include "l7/http2/h2_session.h"
+#include "l7/request_keys.h"
 
 namespace fulcrum::l7 {
 
@@ -82,10 +84,107 @@ void HttpSession::start() {
   }
   client_addr_ = addr;
   trusted_ = !lis_->trusted_proxies.empty() && lis_->trusted_proxies.contains(addr);
+  if (lis_->tls) {
+    tls_ = std::make_unique<tls::TlsConn>(lis_->tls, client_.native_handle());
+    phase_ = Phase::kHandshake;
+    set_deadline(lis_->handshake_timeout);
+    // With TCP_DEFER_ACCEPT the ClientHello is usually here already.
+    return do_handshake();
+  }
   phase_ = Phase::kIdle;
   set_deadline(lis_->header_timeout);
   // With TCP_DEFER_ACCEPT the request is usually here already: read before waiting.
   on_client_readable();
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+void HttpSession::do_handshake() {
+  switch (tls_->handshake()) {
+    case tls::TlsConn::Result::kOk:
+      return on_handshake_done();
+    case tls::TlsConn::Result::kWantRead:
+      tls_read_wants_write_ = false;
+      return wait_client_read();
+    case tls::TlsConn::Result::kWantWrite:
+      tls_write_wants_read_ = false;
+      return wait_client_write();
+    case tls::TlsConn::Result::kEof:
+      return handshake_failed(metrics::TlsFailure::kClosed);
+    case tls::TlsConn::Result::kError:
+      return handshake_failed(metrics::TlsFailure::kProtocol);
+  }
+}
+
+void HttpSession::on_handshake_done() {
+  ls_->tls_handshakes.add();
+  if (tls_->resumed()) ls_->tls_resumed.add();
+  if (tls_->alpn() == "h2") {
+    // The connection now belongs to the HTTP/2 engine, SSL and all ("h2" is offered only while
+    // kHttp2OverTls in l7/snapshot.h says this hand-over exists).
+    phase_ = Phase::kClosed;
+    deadline_ = Clock::time_point::max();
+    start_h2_session(wc_, snap_, lis_, std::move(client_), tcp::endpoint(client_addr_, 0),
+                     tls_->release(), {});
+    return;
+  }
+  phase_ = Phase::kIdle;
+  set_deadline(lis_->header_timeout);
+  on_client_readable();
+}
+
+void HttpSession::handshake_failed(metrics::TlsFailure why) {
+  ls_->tls_failures[static_cast<std::size_t>(why)].add();
+  char ip[46];
+  LOG_DEBUG("{}: TLS handshake with {} failed ({}): {}", lis_->name, client_ip(ip),
+            metrics::tls_failure_name(why), tls_->error());
+  close();
+}
+
+ssize_t HttpSession::tls_recv(char* p, std::size_t cap) {
+  std::size_t n = 0;
+  tls_read_wants_write_ = false;
+  switch (tls_->read(p, cap, n)) {
+    case tls::TlsConn::Result::kOk:
+      return static_cast<ssize_t>(n);
+    case tls::TlsConn::Result::kWantWrite:
+      tls_read_wants_write_ = true;
+      [[fallthrough]];
+    case tls::TlsConn::Result::kWantRead:
+      errno = EAGAIN;
+      return -1;
+    case tls::TlsConn::Result::kEof:
+      return 0;
+    case tls::TlsConn::Result::kError:
+      break;
+  }
+  LOG_DEBUG("{}: TLS read failed: {}", lis_->name, tls_->error());
+  errno = EPROTO;
+  return -1;
+}
+
+ssize_t HttpSession::tls_send(const iovec* iov, int count) {
+  std::size_t n = 0;
+  tls_write_wants_read_ = false;
+  switch (tls_->writev(iov, count, n)) {
+    case tls::TlsConn::Result::kOk:
+      return static_cast<ssize_t>(n);
+    case tls::TlsConn::Result::kWantRead:
+      tls_write_wants_read_ = true;
+      [[fallthrough]];
+    case tls::TlsConn::Result::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    case tls::TlsConn::Result::kEof:
+      errno = EPIPE;
+      return -1;
+    case tls::TlsConn::Result::kError:
+      break;
+  }
+  LOG_DEBUG("{}: TLS write failed: {}", lis_->name, tls_->error());
+  errno = EPROTO;
+  return -1;
 }
 
 // The client's address as text, formatted when a request needs it rather than kept per
@@ -103,7 +202,8 @@ std::string_view HttpSession::client_ip(char (&buf)[46]) const {
 
 void HttpSession::drain() {
   close_after_ = true;
-  if (phase_ == Phase::kIdle) close();
+  // A handshake in progress has no request to finish yet.
+  if (phase_ == Phase::kIdle || phase_ == Phase::kHandshake) close();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -114,7 +214,9 @@ HttpSession::Io HttpSession::read_into(tcp::socket& s, Buffer& b, std::size_t ca
   if (b.tail_room() == 0) b.compact();
   if (b.tail_room() == 0) return Io::kFull;
   for (;;) {
-    const ssize_t n = ::recv(s.native_handle(), b.tail(), b.tail_room(), MSG_DONTWAIT);
+    const ssize_t n = tls_ != nullptr && &s == &client_
+                          ? tls_recv(b.tail(), b.tail_room())
+                          : ::recv(s.native_handle(), b.tail(), b.tail_room(), MSG_DONTWAIT);
     if (n > 0) {
       b.produce(static_cast<std::size_t>(n));
       if (&s == &client_) {
@@ -135,7 +237,8 @@ HttpSession::Io HttpSession::read_into(tcp::socket& s, Buffer& b, std::size_t ca
 }
 
 ssize_t HttpSession::send_to(tcp::socket& s, iovec* iov, int count) {
-  const ssize_t w = send_iov(s.native_handle(), iov, count);
+  const ssize_t w = tls_ != nullptr && &s == &client_ ? tls_send(iov, count)
+                                                      : send_iov(s.native_handle(), iov, count);
   if (w > 0) {
     if (&s == &client_) {
       ls_->bytes_out.add(static_cast<std::uint64_t>(w));
@@ -149,7 +252,15 @@ ssize_t HttpSession::send_to(tcp::socket& s, iovec* iov, int count) {
 void HttpSession::wait_client_read() {
   if (client_read_wait_ || phase_ == Phase::kClosed) return;
   client_read_wait_ = true;
-  client_.async_wait(tcp::socket::wait_read,
+  if (tls_ != nullptr && tls_->has_buffered()) {
+    // Decrypted bytes wait inside OpenSSL: the socket may never turn readable for them.
+    asio::post(wc_.worker.io(), [self = shared_from_this()] {
+      self->client_read_wait_ = false;
+      if (self->phase_ != Phase::kClosed) self->on_client_readable();
+    });
+    return;
+  }
+  client_.async_wait(tls_read_wants_write_ ? tcp::socket::wait_write : tcp::socket::wait_read,
                      [self = shared_from_this()](const std::error_code& ec) {
                        self->client_read_wait_ = false;
                        if (self->phase_ == Phase::kClosed || ec == asio::error::operation_aborted)
@@ -161,13 +272,15 @@ void HttpSession::wait_client_read() {
 void HttpSession::wait_client_write() {
   if (client_write_wait_ || phase_ == Phase::kClosed) return;
   client_write_wait_ = true;
-  client_.async_wait(tcp::socket::wait_write,
+  client_.async_wait(tls_write_wants_read_ ? tcp::socket::wait_read : tcp::socket::wait_write,
                      [self = shared_from_this()](const std::error_code& ec) {
                        self->client_write_wait_ = false;
                        if (self->phase_ == Phase::kClosed || ec == asio::error::operation_aborted)
                          return;
                        if (self->phase_ == Phase::kTunnel) {
                          self->tunnel_pump();
+                       } else if (self->phase_ == Phase::kHandshake) {
+                         self->do_handshake();
                        } else {
                          self->pump_response();
                        }
@@ -176,6 +289,8 @@ void HttpSession::wait_client_write() {
 
 void HttpSession::on_client_readable() {
   switch (phase_) {
+    case Phase::kHandshake:
+      return do_handshake();
     case Phase::kIdle:
     case Phase::kHead: {
       const Io r = read_into(client_, cin_, lis_->limits.max_head);
@@ -205,6 +320,18 @@ void HttpSession::process_head() {
   // Each request starts on the worker's current snapshot, so a reload or an admin change
   // (weights, drain) reaches kept-alive connections too; the exchange in flight keeps its own.
   if (wc_.snapshot != snap_ && wc_.snapshot) adopt_snapshot();
+  // HTTP/2 with prior knowledge (h2c): its connection preface where a request line would be.
+  // Without h2c on the listener it stays what it is to HTTP/1.1: a bad request.
+  if (lis_->http2.h2c && !tls_ &&
+      kH2Preface.starts_with(cin_.view().substr(0, kH2Preface.size()))) {
+    if (cin_.size() < kH2Preface.size()) return wait_client_read();
+    phase_ = Phase::kClosed;
+    deadline_ = Clock::time_point::max();
+    start_h2_session(wc_, snap_, lis_, std::move(client_), tcp::endpoint(client_addr_, 0),
+                     nullptr, cin_.view());
+    cin_.release();
+    return;
+  }
   http1::RequestHead& h = wc_.req_scratch;
   method_ = http1::Method::kGet;  // until this head parses: an error for it gets a body
   const http1::ParseResult r = http1::parse_request_head(cin_.view(), h, lis_->limits);
@@ -277,6 +404,8 @@ void HttpSession::process_head() {
     }
   }
   if (backend_ == nullptr) return send_error(404, "no route");
+  // Its servers speak HTTP/2 only (l7/http2/h2_upstream.h), which serves HTTP/2 clients.
+  if (backend_->h2) return send_error(502, "backend speaks HTTP/2 to HTTP/2 clients only");
   hash_ = backend_->hashes ? request_hash(h, path, query) : 0;
   sticky_ = backend_->sticky_cookie.empty() ? nullptr : sticky_server(h);
 
@@ -289,7 +418,14 @@ void HttpSession::process_head() {
   uout_.reserve(wc_.worker.blocks(),
                 h.head_size + kForwardOverhead + target.size() + (ops ? kForwardOverhead : 0));
   char ip[46];
-  const ClientInfo ci{client_ip(ip), client_addr_.is_v6(), "http", trusted_};
+  ClientInfo ci{client_ip(ip), client_addr_.is_v6(), "http", trusted_};
+  if (tls_) {
+    ci.proto = "https";
+    if (!lis_->client_subject_header.empty()) {
+      ci.subject_field = lis_->client_subject_header;
+      ci.subject = tls_->peer_subject();
+    }
+  }
   if (!write_request_head(uout_, h, ci, upgrade_, target, ops, authority)) {
     return send_error(431, "request head too large after rewriting");
   }
@@ -772,7 +908,8 @@ bool HttpSession::on_response_head() {
     // Pin the client to the server that answered, unless its cookie already names it.
     const std::string_view set_cookie =
         sticky_ != server_ ? std::string_view(server_->sticky_set_cookie) : std::string_view{};
-    if (!write_response_head(cout_, h, !close_after_, client_minor_, ops, set_cookie)) {
+    const std::string_view hsts = tls_ ? std::string_view(lis_->hsts_field) : std::string_view{};
+    if (!write_response_head(cout_, h, !close_after_, client_minor_, ops, set_cookie, hsts)) {
       resp_started_ = false;
       send_error(502, "upstream response head too large");
       return false;
@@ -943,6 +1080,7 @@ void HttpSession::tunnel_pump() {
         // Half-close: pass the FIN on and keep the other direction flowing.
         d.eof = true;
         std::error_code ec;
+        if (tls_ && &d.to == &client_) tls_->shutdown();
         d.to.shutdown(tcp::socket::shutdown_send, ec);
         break;
       }
@@ -954,99 +1092,18 @@ void HttpSession::tunnel_pump() {
   if (progress) set_deadline(lis_->idle_timeout);
 }
 
-// The server the request's sticky cookie names (any state; the caller checks usability), or
-// null when it carries none, an unknown token, or (learn mode) a session no server is known for.
+// Server choice keys: shared with HTTP/2 streams (l7/request_keys.cc).
 const balance::Server* HttpSession::sticky_server(const http1::RequestHead& h) {
-  sticky_key_ = 0;
-  std::string_view token;
-  for (std::size_t i = 0; i < h.header_count && token.empty(); ++i) {
-    if (!http1::iequals(h.headers[i].name, "cookie")) continue;
-    for_each_pair(h.headers[i].value, ';', [&](std::string_view n, std::string_view v) {
-      if (n != backend_->sticky_cookie) return false;
-      token = v;
-      return true;
-    });
-  }
-  if (token.empty()) return nullptr;
-  if (backend_->sticky_table) {
-    sticky_key_ = balance::hash_of(token);
-    const auto id = backend_->sticky_table->find(sticky_key_, balance::StickyTable::now());
-    return id ? backend_->server_by_id(*id) : nullptr;
-  }
-  for (const auto& s : backend_->servers) {
-    if (s->sticky_token == token) return s.get();
-  }
-  return nullptr;
+  return l7::sticky_server(*backend_, h, sticky_key_);
 }
 
-// Sticky mode learn: a response that sets the session cookie ties its value to the server that
-// answered; a request whose session went elsewhere (its server was out) moves it to this one.
 void HttpSession::learn_sticky(const http1::ResponseHead& h) {
-  balance::StickyTable& table = *backend_->sticky_table;
-  const std::uint32_t now = balance::StickyTable::now();
-  bool set = false;
-  for (std::size_t i = 0; i < h.header_count; ++i) {
-    if (!http1::iequals(h.headers[i].name, "set-cookie")) continue;
-    // Set-Cookie: NAME=VALUE; attributes (RFC 6265 §4.1.1): only the first pair names it.
-    std::string_view v = h.headers[i].value;
-    const std::size_t eq = v.find('=');
-    if (eq == std::string_view::npos) continue;
-    std::string_view name = v.substr(0, eq);
-    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
-    if (name != backend_->sticky_cookie) continue;
-    std::string_view value = v.substr(eq + 1);
-    value = value.substr(0, value.find(';'));
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
-      value.remove_prefix(1);
-    }
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
-      value = value.substr(1, value.size() - 2);
-    }
-    if (value.empty()) continue;  // a cookie being deleted names no session
-    table.learn(balance::hash_of(value), server_->id, now);
-    set = true;
-  }
-  if (!set && sticky_key_ != 0 && sticky_ != server_) table.learn(sticky_key_, server_->id, now);
+  l7::learn_sticky(*backend_, h, *server_, sticky_, sticky_key_);
 }
 
-// What consistent and source hashing hash for this request (the backend's hash_key). 0, for a
-// key the request does not carry, makes the balancer fall back to round robin.
 std::uint64_t HttpSession::request_hash(const http1::RequestHead& h, std::string_view path,
                                         std::string_view query) const {
-  const config::HashKey& key = backend_->hash_key;
-  switch (key.kind) {
-    case config::HashKey::Kind::kSource:
-      return balance::hash_of(client_addr_);
-    case config::HashKey::Kind::kPath:
-      return balance::hash_of(path);
-    case config::HashKey::Kind::kHeader:
-      for (std::size_t i = 0; i < h.header_count; ++i) {
-        if (http1::iequals(h.headers[i].name, key.name))
-          return balance::hash_of(h.headers[i].value);
-      }
-      return 0;
-    case config::HashKey::Kind::kQuery:
-    case config::HashKey::Kind::kCookie: {
-      const bool cookie = key.kind == config::HashKey::Kind::kCookie;
-      auto find = [&](std::string_view list, char sep) -> std::uint64_t {
-        std::uint64_t hash = 0;
-        for_each_pair(list, sep, [&](std::string_view n, std::string_view v) {
-          if (n != key.name) return false;
-          hash = balance::hash_of(v);
-          return true;
-        });
-        return hash;
-      };
-      if (!cookie) return find(query, '&');
-      for (std::size_t i = 0; i < h.header_count; ++i) {
-        if (!http1::iequals(h.headers[i].name, "cookie")) continue;
-        if (std::uint64_t v = find(h.headers[i].value, ';')) return v;
-      }
-      return 0;
-    }
-  }
-  return 0;
+  return l7::request_hash(*backend_, h, path, query, client_addr_);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1118,6 +1175,7 @@ void HttpSession::respond_local(const http1::RequestHead& h, std::string_view fu
   }
   if (route_->action == config::RouteConfig::Action::kRespond) {
     put(route_->respond_head);
+    if (tls_) put(lis_->hsts_field);
     if (close_after_) put("Connection: close\r\n");
     put("\r\n");
     if (!head_only) put(route_->respond_body);
@@ -1133,7 +1191,7 @@ void HttpSession::respond_local(const http1::RequestHead& h, std::string_view fu
           put(piece.text);
           break;
         case Route::Piece::Kind::kScheme:
-          put("http");
+          put(tls_ ? "https" : "http");
           break;
         case Route::Piece::Kind::kHost:
           put(host);
@@ -1150,6 +1208,7 @@ void HttpSession::respond_local(const http1::RequestHead& h, std::string_view fu
       }
     }
     put("\r\nContent-Length: 0\r\n");
+    if (tls_) put(lis_->hsts_field);
     if (close_after_) put("Connection: close\r\n");
     put("\r\n");
   }
@@ -1165,23 +1224,7 @@ void HttpSession::respond_local(const http1::RequestHead& h, std::string_view fu
 // The rewritten target lives in the worker's scratch string (no allocation once it has grown),
 // and is copied into the upstream head right away.
 std::string_view HttpSession::rewrite_path(std::string_view path, std::string_view query) {
-  std::string& t = wc_.scratch;
-  t.assign(path);
-  if (route_) {
-    const std::string& prefix = route_->strip_prefix;
-    if (!prefix.empty() && t.compare(0, prefix.size(), prefix) == 0) {
-      t.erase(0, prefix.size());
-      if (t.empty() || t.front() != '/') t.insert(t.begin(), '/');
-    }
-    if (route_->rewrite_regex) {
-      re2::RE2::Replace(&t, *route_->rewrite_regex, route_->rewrite_replace);
-    }
-  }
-  if (!query.empty()) {
-    t.push_back('?');
-    t.append(query);
-  }
-  return t;
+  return rewrite_target(route_, path, query, wc_.scratch);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1193,7 +1236,9 @@ void HttpSession::send_error(int status, const char* reason) {
   LOG_INFO("{}: {} -> {} ({})", lis_->name, client, status, reason);
   wc_.recent_errors.push(
       {std::chrono::system_clock::now(), lis_->name, std::string(client), status, reason});
-  if (resp_sent_) return close();  // part of an answer is out: only closing is honest
+  // Part of an answer is out: only closing is honest. (TLS: a write that waits holds a sealed
+  // record that would go out before any other byte.)
+  if (resp_sent_ || (tls_ && tls_->write_pending())) return close();
   // A replaced server response (too large a head, say) was counted already; this one is what
   // the client gets.
   if (!resp_started_) count_response(status);
@@ -1212,7 +1257,8 @@ void HttpSession::send_error(int status, const char* reason) {
   const std::size_t head_end = cout_.size();
   write_error_response(cout_, status, false,
                        body == lis_->error_bodies.end() ? std::string_view{} : body->second,
-                       method_ == http1::Method::kHead);
+                       method_ == http1::Method::kHead,
+                       tls_ ? std::string_view(lis_->hsts_field) : std::string_view{});
   if (log_) {
     const std::string_view out = cout_.view().substr(head_end);
     log_->bytes = out.size() - (out.find("\r\n\r\n") + 4);
@@ -1231,9 +1277,9 @@ void HttpSession::linger_close() {
   // A client that asked to close sends nothing after its (complete, fully read) request, so
   // there is nothing to linger for: close now and save a round of the event loop.
   if (client_said_close_ && req_done_ && cin_.empty()) {
-    client_.shutdown(tcp::socket::shutdown_send, ec);
-    return close();
+    return close();  // which sends close_notify (TLS) and the FIN
   }
+  if (tls_) tls_->shutdown();
   client_.shutdown(tcp::socket::shutdown_send, ec);
   if (ec) return close();
   phase_ = Phase::kLinger;
@@ -1260,6 +1306,8 @@ void HttpSession::close() {
   if (phase_ == Phase::kClosed) return;
   leave_queue();
   log_end();
+  // Best effort, never waiting: a client that is gone or slow just misses the close_notify.
+  if (tls_ && phase_ != Phase::kHandshake) tls_->shutdown();
   phase_ = Phase::kClosed;
   std::error_code ec;
   deadline_ = Clock::time_point::max();
@@ -1291,6 +1339,8 @@ void HttpSession::on_timer() {
     case Phase::kQueued:
       leave_queue();
       return send_error(503, "queue timeout");
+    case Phase::kHandshake:
+      return handshake_failed(metrics::TlsFailure::kTimeout);
     case Phase::kIdle:
       return close();  // keep-alive wait over: a silent close, as every server does
     case Phase::kHead:

@@ -26,6 +26,7 @@ struct iovec;
 #include "l7/snapshot.h"
 #include "l7/upstream_pool.h"
 #include "l7/worker_context.h"
+#include "tls/tls_conn.h"
 
 namespace fulcrum::l7 {
 
@@ -48,6 +49,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
  private:
   enum class Phase : std::uint8_t {
+    kHandshake,  // TLS listeners: before the first request, bounded by handshake_timeout
     kIdle,
     kHead,
     kQueued,  // waiting in the worker's queue for a server slot
@@ -63,6 +65,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void wait_client_read();
   void wait_client_write();
   void on_client_readable();
+  // TLS: the handshake, then the client side of read_into/send_to goes through tls_. The
+  // results map onto recv/sendmsg's (-1 with EAGAIN: wait; 0: EOF) so the pumps stay as they
+  // are; a read that needs the socket writable (or a write that needs it readable) flips the
+  // direction of the next wait_client_read (wait_client_write).
+  void do_handshake();
+  void on_handshake_done();
+  void handshake_failed(metrics::TlsFailure why);
+  ssize_t tls_recv(char* p, std::size_t cap);
+  ssize_t tls_send(const iovec* iov, int count);
   Io read_into(asio::ip::tcp::socket& s, Buffer& b, std::size_t capacity);
   ssize_t send_to(asio::ip::tcp::socket& s, iovec* iov, int count);
   void count_response(int status);
@@ -164,6 +175,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Buffer uout_;  // rewritten request head (kept until the response starts, for a retry)
 
   std::unique_ptr<AccessRecord> log_;  // only when the listener logs
+  std::unique_ptr<tls::TlsConn> tls_;  // TLS listeners only
   asio::ip::address client_addr_;
   const char* retry_reason_ = "";
 
@@ -188,6 +200,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool trusted_ = false;  // the client is one of the listener's trusted_proxies
   bool client_read_wait_ = false;
   bool client_write_wait_ = false;
+  bool tls_read_wants_write_ = false;
+  bool tls_write_wants_read_ = false;
   bool tunnel_client_eof_ = false;
   bool tunnel_up_eof_ = false;
   bool close_after_ = false;        // close the client connection once this response is out

@@ -113,6 +113,7 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     backend->hash_key = bc.hash_key;
     backend->send_proxy_protocol = static_cast<std::uint8_t>(bc.send_proxy_protocol);
     backend->retries = bc.retries;
+    backend->h2 = bc.protocol == config::UpstreamProtocol::kH2;
     if (bc.sticky.enabled) backend->sticky_cookie = bc.sticky.cookie;
     const bool learn = bc.sticky.enabled && bc.sticky.mode == config::StickyConfig::Mode::kLearn;
     if (learn) {
@@ -187,6 +188,7 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     l.limits.max_request_line =
         std::min<std::size_t>(l.limits.max_request_line, lc.max_header_size);
     l.header_timeout = lc.header_timeout;
+    l.http2 = lc.http2;
     l.idle_timeout = lc.idle_timeout;
     l.max_body = lc.max_body;
     l.request_timeout = lc.request_timeout;
@@ -233,6 +235,21 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     }
     std::stable_sort(l.sni_wildcards.begin(), l.sni_wildcards.end(),
                      [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    if (lc.tls.enabled) {
+      // Certificates and keys are read now, on every (re)load: a failed reload keeps the old
+      // snapshot and so the old certificates.
+      l.tls = tls::ServerContext::build(lc.tls, lc.name, fmt::format("listeners[{}].tls", i),
+                                        kHttp2OverTls, errors);
+      l.handshake_timeout = std::chrono::duration_cast<Millis>(lc.tls.handshake_timeout);
+      l.client_subject_header = lc.tls.client_subject_header;
+      if (lc.hsts.enabled) {
+        l.hsts_field =
+            fmt::format("Strict-Transport-Security: max-age={}{}{}\r\n",
+                        std::chrono::duration_cast<std::chrono::seconds>(lc.hsts.max_age).count(),
+                        lc.hsts.include_subdomains ? "; includeSubDomains" : "",
+                        lc.hsts.preload ? "; preload" : "");
+      }
+    }
     snap->listeners.push_back(std::move(l));
   }
   snap->server_id_limit = ids.limit();

@@ -23,8 +23,14 @@
 #include "l7/http1/parser.h"
 #include "l7/router/router.h"
 #include "metrics/registry.h"
+#include "tls/server_context.h"
 
 namespace fulcrum::l7 {
+
+// Whether TLS listeners may offer "h2" by ALPN: HttpSession::on_handshake_done hands such a
+// connection to the HTTP/2 engine (l7::start_h2_session). With false, "h2" in a listener's
+// alpn list is left out and clients fall back to http/1.1.
+inline constexpr bool kHttp2OverTls = true;
 
 using Millis = std::chrono::milliseconds;
 
@@ -51,6 +57,7 @@ struct Backend {
   // servers a session tries after a refused or timed-out connect.
   std::uint8_t send_proxy_protocol = 0;
   std::uint32_t retries = 2;
+  bool h2 = false;  // protocol: h2 (l7/http2/h2_upstream.h)
 
   // The server with this Server::id, or null (sticky tables remember ids, not pointers, so
   // that they survive reloads).
@@ -89,6 +96,12 @@ struct Listener {
   std::vector<std::pair<std::string, const Backend*>> sni_wildcards;
   std::uint32_t max_connections = 0;  // 0 = unlimited
   CidrSet proxy_protocol_from;        // empty: no PROXY header expected
+  // TLS termination (mode: http): null for plain listeners.
+  std::shared_ptr<const tls::ServerContext> tls;
+  Millis handshake_timeout{};
+  std::string client_subject_header;  // empty: none
+  std::string hsts_field;             // "Strict-Transport-Security: ...\r\n", or empty
+  config::Http2Config http2;          // l7/http2/: settings and whether h2c is on
 };
 
 struct Snapshot {

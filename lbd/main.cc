@@ -11,6 +11,7 @@
 #include "core/version.h"
 #include "lbd/quick_mode.h"
 #include "lbd/server.h"
+#include "tls/server_context.h"
 
 namespace {
 
@@ -95,6 +96,16 @@ int main(int argc, char** argv) {
   fulcrum::config::LoadResult r = fulcrum::config::load_file(config_path);
   if (!r.config) return print_errors(r.errors);
   if (check) {
+    // Certificates and keys are read at startup and reload; --check reads them too, so a key
+    // that does not match its certificate is found before a reload is tried.
+    std::vector<fulcrum::config::ConfigError> tls_errors;
+    for (std::size_t i = 0; i < r.config->listeners.size(); ++i) {
+      const auto& l = r.config->listeners[i];
+      if (!l.tls.enabled) continue;
+      fulcrum::tls::ServerContext::build(l.tls, l.name, fmt::format("listeners[{}].tls", i), false,
+                                         tls_errors);
+    }
+    if (!tls_errors.empty()) return print_errors(tls_errors);
     fmt::print("{}: ok\n", config_path);
     return kExitOk;
   }

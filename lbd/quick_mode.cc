@@ -28,6 +28,10 @@ const char* const kQuickModeUsage =
     "  --header-timeout DURATION client request-head timeout (default 10s)\n"
     "  --upstream-timeout DURATION  wait for the upstream's response (default 60s)\n"
     "  --access-log combined|json   one line per request on stdout (default off)\n"
+    "  --h2c                     http: also serve cleartext HTTP/2 (prior knowledge)\n"
+    "  --tls-cert FILE --tls-key FILE  http: terminate TLS with this PEM chain and key;\n"
+    "                            repeatable (pairs by order), chosen by SNI, first = default\n"
+    "  --hsts                    with TLS: Strict-Transport-Security, max-age one year\n"
     "  --metrics ADDR            serve Prometheus metrics at http://ADDR/metrics\n"
     "  --print-config            print the equivalent YAML config and exit\n";
 
@@ -45,11 +49,7 @@ std::optional<std::string> take_value(const std::vector<std::string>& args, std:
 
 // Flags of features that have not landed yet: an error, never silently ignored.
 bool not_yet(const std::string& flag, std::vector<std::string>& errors) {
-  static const std::pair<const char*, const char*> kPending[] = {{"--tls-cert", "TLS termination"},
-                                                                 {"--tls-key", "TLS termination"},
-                                                                 {"--admin", "the admin API"},
-                                                                 {"--hsts", "TLS termination"},
-                                                                 {"--h2c", "HTTP/2"}};
+  static const std::pair<const char*, const char*> kPending[] = {{"--admin", "the admin API"}};
   for (const auto& [name, feature] : kPending) {
     if (flag == name) {
       errors.push_back(fmt::format("{}: {} is not available in this version yet", flag, feature));
@@ -73,11 +73,20 @@ std::optional<QuickMode> parse_quick_mode(const std::vector<std::string>& args,
   backend.name = "proxy";
   bool have_listen = false;
   bool hash_key_given = false;
+  std::vector<std::string> tls_certs, tls_keys;
 
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& flag = args[i];
     std::string err;
-    if (flag == "--print-config") {
+    if (flag == "--tls-cert" || flag == "--tls-key") {
+      auto v = take_value(args, i, errors);
+      if (!v) continue;
+      (flag == "--tls-cert" ? tls_certs : tls_keys).push_back(*v);
+    } else if (flag == "--hsts") {
+      listener.hsts.enabled = true;
+    } else if (flag == "--h2c") {
+      listener.http2.h2c = true;
+    } else if (flag == "--print-config") {
       q.print_config = true;
     } else if (flag == "--listen") {
       auto v = take_value(args, i, errors);
@@ -228,6 +237,18 @@ std::optional<QuickMode> parse_quick_mode(const std::vector<std::string>& args,
   if (!have_listen) errors.push_back("--listen is required");
   if (backend.servers.empty()) errors.push_back("--to is required (at least one server)");
   if (!have_listen) listener.name = "proxy";
+  if (tls_certs.size() != tls_keys.size()) {
+    errors.push_back(fmt::format("--tls-cert and --tls-key come in pairs; got {} and {}",
+                                 tls_certs.size(), tls_keys.size()));
+  } else if (!tls_certs.empty()) {
+    listener.tls.enabled = true;
+    for (std::size_t k = 0; k < tls_certs.size(); ++k) {
+      config::TlsCertConfig cert;
+      cert.cert = tls_certs[k];
+      cert.key = tls_keys[k];
+      listener.tls.certificates.push_back(std::move(cert));
+    }
+  }
   // As in a config file: a TCP session may stay quiet for an hour.
   if (listener.mode == config::Mode::kTcp) listener.idle_timeout = std::chrono::hours(1);
   if (backend.send_proxy_protocol != config::ProxyProtocol::kNone &&

@@ -136,6 +136,20 @@ const char* reason_name(Reason r) {
   return "other";
 }
 
+const char* tls_failure_name(TlsFailure f) {
+  switch (f) {
+    case TlsFailure::kTimeout:
+      return "timeout";
+    case TlsFailure::kProtocol:
+      return "protocol";
+    case TlsFailure::kClosed:
+      return "closed";
+    case TlsFailure::kCount:
+      break;
+  }
+  return "other";
+}
+
 Reason reason_for(int status, const char* text) {
   switch (status) {
     case 400:
@@ -293,7 +307,11 @@ std::vector<MetricFamily> Registry::collect(bool gauges) const {
         {"fulcrum_connections_rejected_total",
          "Client connections closed at once (limits, PROXY header, SNI).", &ListenerSlot::rejected},
         {"fulcrum_received_bytes_total", "Bytes received from clients.", &ListenerSlot::bytes_in},
-        {"fulcrum_sent_bytes_total", "Bytes sent to clients.", &ListenerSlot::bytes_out}};
+        {"fulcrum_sent_bytes_total", "Bytes sent to clients.", &ListenerSlot::bytes_out},
+        {"fulcrum_tls_handshakes_total", "TLS handshakes completed with clients.",
+         &ListenerSlot::tls_handshakes},
+        {"fulcrum_tls_resumed_total", "TLS handshakes that resumed a session (ticket or cache).",
+         &ListenerSlot::tls_resumed}};
     static constexpr CounterDef<BackendSlot> kBackend[] = {
         {"fulcrum_backend_requests_total",
          "Exchanges started with a server of the backend (retries included).",
@@ -354,6 +372,14 @@ std::vector<MetricFamily> Registry::collect(bool gauges) const {
     out.push_back(std::move(responses));
     out.push_back(std::move(sresponses));
     out.push_back(std::move(local));
+    auto tls_failures =
+        family("fulcrum_tls_handshake_failures_total",
+               "TLS handshakes with clients that failed, by reason.", MetricType::Counter);
+    for (std::size_t r = 0; r < static_cast<std::size_t>(TlsFailure::kCount); ++r) {
+      by_label(tls_failures, ls, n, "reason", tls_failure_name(static_cast<TlsFailure>(r)),
+               [r](const ListenerSlot& s) { return s.tls_failures[r].get(); });
+    }
+    out.push_back(std::move(tls_failures));
 
     auto duration = family("fulcrum_http_request_duration_seconds",
                            "Time from a complete request head to the last response byte.",

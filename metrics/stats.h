@@ -91,6 +91,16 @@ inline std::size_t status_class(int status) {
   return status >= 100 && status < 600 ? static_cast<std::size_t>(status / 100) : 0;
 }
 
+// Why a TLS handshake did not complete. Labels of fulcrum_tls_handshake_failures_total;
+// keep in step with tls_failure_name() (registry.cc).
+enum class TlsFailure : std::uint8_t {
+  kTimeout,   // handshake_timeout passed (a silent or slow client)
+  kProtocol,  // not TLS, no shared protocol or cipher, bad or missing client certificate
+  kClosed,    // the client closed or reset the connection mid-handshake
+  kCount
+};
+const char* tls_failure_name(TlsFailure f);
+
 // One worker's counters of one HTTP or TCP listener.
 struct alignas(64) ListenerSlot {
   Count connections;               // accepted
@@ -99,8 +109,11 @@ struct alignas(64) ListenerSlot {
   Count bytes_in;                  // from clients
   Count bytes_out;                 // to clients
   std::array<Count, static_cast<std::size_t>(Reason::kCount)> local;
-  Histogram duration;  // request head received -> response complete
-  Count rejected;      // L4: connections closed at once (limits, PROXY, SNI)
+  Histogram duration;    // request head received -> response complete
+  Count rejected;        // L4: connections closed at once (limits, PROXY, SNI)
+  Count tls_handshakes;  // TLS handshakes completed (full or resumed)
+  Count tls_resumed;     // of those, resumed from a ticket or the session cache
+  std::array<Count, static_cast<std::size_t>(TlsFailure::kCount)> tls_failures;
 };
 
 struct alignas(64) BackendSlot {

@@ -7,11 +7,11 @@ profile="${1:-build}"
 
 pkgs=(cmake ninja-build g++ pkg-config make
       libasio-dev libssl-dev libyaml-cpp-dev libre2-dev libfmt-dev prometheus-cpp-dev
-      nlohmann-json3-dev libedit-dev)
+      nlohmann-json3-dev libedit-dev libnghttp2-dev)
 case "$profile" in
   build) ;;
   test)  pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
-               python3 curl wrk prometheus) ;;
+               python3 curl wrk prometheus nghttp2-client nghttp2-server openssl) ;;
   bench) pkgs+=(wrk nghttp2-client iperf3 openssl python3 util-linux nginx
                libnginx-mod-stream haproxy caddy) ;;
   *) echo "install-deps: unknown profile '$profile' (build|test|bench)" >&2; exit 2 ;;
