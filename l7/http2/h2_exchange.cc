@@ -68,7 +68,7 @@ void H2Session::pump_up_write(const StreamPtr& sp) {
     asio::post(wc_.worker.io(), [self = shared_from_this(), sp] {
       if (!self->closed_ && !sp->closed && sp->up) {
         self->pump_up_write(sp);
-        self->flush();
+        self->schedule_flush();
       }
     });
   }
@@ -132,7 +132,7 @@ void H2Session::pump_up_read(const StreamPtr& sp) {
     asio::post(wc_.worker.io(), [self = shared_from_this(), sp] {
       if (!self->closed_ && !sp->closed && sp->up) {
         self->pump_up_read(sp);
-        self->flush();
+        self->schedule_flush();
       }
     });
   }

@@ -168,14 +168,16 @@ void H2Session::on_readable() {
     std::size_t got = 0;
     const Io r = client_read(buf, sizeof buf, got);
     if (r == Io::kWouldBlock) {
-      flush();
+      // What the input produced (answers, WINDOW_UPDATEs) goes out at the end of this turn,
+      // together with the responses of streams whose servers answered in it.
+      schedule_flush();
       return wait_read();
     }
     if (r != Io::kData) return close();
     ls_->bytes_in.add(got);
     feed(buf, got);
-    flush();
   }
+  schedule_flush();
   if (!closed_) {
     asio::post(wc_.worker.io(), [self = shared_from_this()] {
       if (!self->closed_) self->on_readable();

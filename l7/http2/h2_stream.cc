@@ -442,7 +442,8 @@ void H2Session::wait_up(const StreamPtr& sp, bool write) {
         } else {
           self->pump_up_read(sp);
         }
-        self->flush();
+        // Responses of several streams that are ready in the same turn leave in one write.
+        self->schedule_flush();
       });
 }
 
