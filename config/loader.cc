@@ -155,8 +155,8 @@ Config Walker::read(const YAML::Node& root) {
     return c;
   }
   for_each_field(root, "",
-                 {"workers", "shutdown_timeout", "reload_grace", "log_level", "listeners",
-                  "backends", "metrics", "admin"},
+                 {"workers", "shutdown_timeout", "reload_grace", "busy_poll", "log_level",
+                  "listeners", "backends", "metrics", "admin"},
                  c.key_marks, [&](const Field& f) {
                    if (f.key == "workers") {
                      constexpr std::string_view kWant =
@@ -174,6 +174,8 @@ Config Walker::read(const YAML::Node& root) {
                      read_duration(f, c.shutdown_timeout);
                    } else if (f.key == "reload_grace") {
                      read_duration(f, c.reload_grace);
+                   } else if (f.key == "busy_poll") {
+                     read_duration(f, c.busy_poll);
                    } else if (f.key == "log_level") {
                      read_enum(f,
                                {LogLevel::kTrace, LogLevel::kDebug, LogLevel::kInfo,

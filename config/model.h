@@ -282,6 +282,10 @@ struct Config {
   // After a reload, a connection busy on a backend the new config no longer has (a WebSocket
   // tunnel, a long response) may go on this long before it is closed; others are not touched.
   Duration reload_grace = std::chrono::seconds(30);
+  // After it runs out of events, a worker keeps polling for new ones this long before it
+  // sleeps (HAProxy's busy-polling): waking a sleeping CPU costs an interrupt, which on a VM is
+  // an exit to the hypervisor on both CPUs. Burns CPU while idle traffic trickles in. 0 = off.
+  Duration busy_poll = Duration(0);
   LogLevel log_level = LogLevel::kInfo;
   std::vector<ListenerConfig> listeners;  // at least one
   std::vector<BackendConfig> backends;

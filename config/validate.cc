@@ -61,6 +61,11 @@ void Checker::run(const Config& c) {
     error(c.key_marks.at("workers", c.mark), "workers",
           "expected auto or a whole number from 1 to 256, got " + std::to_string(c.workers));
   }
+  if (c.busy_poll > std::chrono::milliseconds(10)) {
+    error(c.key_marks.at("busy_poll", c.mark), "busy_poll",
+          "expected at most 10ms (a worker spins this long after each event), got " +
+              format_duration(c.busy_poll));
+  }
   if (c.listeners.empty()) {
     error(c.key_marks.at("listeners", c.mark), "listeners", "at least one listener is required");
   }

@@ -309,6 +309,7 @@ std::string to_yaml(const Config& c) {
   out << "workers: " << (c.workers == 0 ? std::string("auto") : std::to_string(c.workers)) << "\n"
       << "shutdown_timeout: " << duration(c.shutdown_timeout) << "\n"
       << "reload_grace: " << duration(c.reload_grace) << "\n"
+      << "busy_poll: " << duration(c.busy_poll) << "\n"
       << "log_level: " << to_string(c.log_level) << "\n";
   if (c.metrics.enabled) {
     out << "metrics:\n  address: " << yaml_scalar(format_address(c.metrics.address)) << "\n";

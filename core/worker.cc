@@ -21,7 +21,7 @@ void Worker::start(std::function<void()> on_exit) {
     pthread_setname_np(pthread_self(), name);
     for (;;) {
       try {
-        io_.run();
+        run_loop();
         if (on_exit) on_exit();
         return;
       } catch (const std::exception& e) {
@@ -31,6 +31,25 @@ void Worker::start(std::function<void()> on_exit) {
       }
     }
   });
+}
+
+void Worker::run_loop() {
+  for (;;) {
+    const std::int64_t spin = busy_poll_ns_;
+    if (spin == 0) {
+      io_.run();
+      return;
+    }
+    // poll() runs what is ready (the reactor is asked with a zero timeout) without sleeping.
+    if (io_.poll() > 0) continue;
+    if (io_.stopped()) return;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(spin);
+    std::size_t ran = 0;
+    while ((ran = io_.poll()) == 0 && !io_.stopped() && std::chrono::steady_clock::now() < until) {
+    }
+    if (io_.stopped()) return;
+    if (ran == 0 && io_.run_one() == 0) return;
+  }
 }
 
 void Worker::join() {

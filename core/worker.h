@@ -8,6 +8,8 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <thread>
 
@@ -34,13 +36,18 @@ class Worker {
   void join();
   // Runs `fn` on this worker's thread.
   void post(std::function<void()> fn);
+  // How long the loop keeps polling for events after it ran out of them, before it sleeps
+  // (config busy_poll; 0: sleep at once). Before start().
+  void set_busy_poll(std::chrono::nanoseconds d) { busy_poll_ns_ = d.count(); }
 
  private:
   unsigned index_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
   BlockPool blocks_;
+  std::int64_t busy_poll_ns_ = 0;
   std::thread thread_;
+  void run_loop();
 };
 
 }  // namespace fulcrum

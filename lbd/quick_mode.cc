@@ -25,6 +25,7 @@ const char* const kQuickModeUsage =
     "  --health-check tcp|http:/PATH  active checks every 2s (rise 2, fall 3)\n"
     "  --eject-after N           passive: eject a server after N failures or 5xx in a row\n"
     "  --workers N|auto          worker threads (default auto: one per core)\n"
+    "  --busy-poll DURATION      workers poll this long for events before sleeping (off)\n"
     "  --header-timeout DURATION client request-head timeout (default 10s)\n"
     "  --upstream-timeout DURATION  wait for the upstream's response (default 60s)\n"
     "  --access-log combined|json   one line per request on stdout (default off)\n"
@@ -206,6 +207,14 @@ std::optional<QuickMode> parse_quick_mode(const std::vector<std::string>& args,
         errors.push_back(fmt::format("--workers {}: expected auto or 1..256", *v));
       } else {
         c.workers = n;
+      }
+    } else if (flag == "--busy-poll") {
+      auto v = take_value(args, i, errors);
+      if (!v) continue;
+      if (auto d = config::parse_duration(*v, &err)) {
+        c.busy_poll = *d;
+      } else {
+        errors.push_back(fmt::format("--busy-poll {}: {}", *v, err));
       }
     } else if (flag == "--header-timeout" || flag == "--upstream-timeout") {
       auto v = take_value(args, i, errors);

@@ -123,6 +123,7 @@ int Server::run() {
 
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(i));
+    workers_.back()->set_busy_poll(cfg.busy_poll);
     contexts_.push_back(std::make_unique<l7::WorkerContext>(*workers_.back()));
     contexts_.back()->snapshot = snapshot_;
     tcp_workers_.push_back(std::make_unique<l4::TcpWorker>(*workers_.back()));
@@ -263,6 +264,9 @@ bool Server::reload(std::vector<std::string>* errors) {
   listeners_ = std::move(next);
   if (cfg.metrics != snapshot_->config->metrics) {
     LOG_WARN("metrics: a changed exporter address takes effect at the next start");
+  }
+  if (cfg.busy_poll != snapshot_->config->busy_poll) {
+    LOG_WARN("busy_poll: a changed value takes effect at the next start");
   }
   if (cfg.admin != snapshot_->config->admin) {
     LOG_WARN("admin: a changed socket takes effect at the next start");

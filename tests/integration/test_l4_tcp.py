@@ -98,6 +98,24 @@ class Relay(LbdTestCase):
                 self.assertEqual(echo_once(lbd.port, payload), payload)
             self.assertEqual(lbd.stop(), 0)
 
+    def test_busy_poll_relays_stops_cleanly_and_does_not_spin_while_idle(self):
+        with quick(self.echo.address, "--busy-poll", "1ms") as lbd:
+            for size in (1, 70000, 3 * MIB):
+                payload = os.urandom(size)
+                self.assertEqual(echo_once(lbd.port, payload), payload)
+            # Idle: a worker polls for 1ms after each event (the 100ms sweeps), then sleeps.
+            def cpu_seconds():
+                with open("/proc/%d/stat" % lbd.proc.pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            time.sleep(0.5)
+            before = cpu_seconds()
+            time.sleep(2.0)
+            self.assertLess(cpu_seconds() - before, 0.6, "busy polling spins while idle")
+            start = time.monotonic()
+            self.assertEqual(lbd.stop(), 0)
+            self.assertLess(time.monotonic() - start, 3.0)
+
     def test_64mib_both_directions_checksums_match(self):
         blob = os.urandom(MIB)
         digests = {}

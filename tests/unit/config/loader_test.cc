@@ -272,7 +272,29 @@ TEST(Loader, UnknownKeyWithoutNearMatchListsTheValidKeys) {
       messages(load(yaml)),
       ElementsAre(
           "t.yaml:1:1: unknown key 'colour'; expected one of: workers, "
-          "shutdown_timeout, reload_grace, log_level, listeners, backends, metrics, admin"));
+          "shutdown_timeout, reload_grace, busy_poll, log_level, listeners, backends, metrics, "
+          "admin"));
+}
+
+TEST(Loader, BusyPoll) {
+  const std::string rest = R"(
+listeners:
+  - address: 127.0.0.1:8080
+    backend: app
+backends:
+  - name: app
+    servers: [127.0.0.1:9000]
+)";
+  LoadResult off = load(rest);
+  ASSERT_TRUE(off.config) << messages(off).front();
+  EXPECT_EQ(off.config->busy_poll, Duration(0));
+  LoadResult on = load("busy_poll: 2ms" + rest);
+  ASSERT_TRUE(on.config);
+  EXPECT_EQ(on.config->busy_poll, std::chrono::milliseconds(2));
+  EXPECT_NE(to_yaml(*on.config).find("busy_poll: 2ms"), std::string::npos);
+  EXPECT_THAT(messages(load("busy_poll: 20ms" + rest)),
+              ElementsAre("t.yaml:1:12: busy_poll: expected at most 10ms (a worker spins this "
+                          "long after each event), got 20ms"));
 }
 
 TEST(Loader, DidYouMeanForKeysAndEnumValues) {
