@@ -121,8 +121,7 @@ void HttpSession::on_handshake_done() {
   ls_->tls_handshakes.add();
   if (tls_->resumed()) ls_->tls_resumed.add();
   if (tls_->alpn() == "h2") {
-    // The connection now belongs to the HTTP/2 engine, SSL and all ("h2" is offered only while
-    // kHttp2OverTls in l7/snapshot.h says this hand-over exists).
+    // The connection now belongs to the HTTP/2 engine, SSL and all.
     phase_ = Phase::kClosed;
     deadline_ = Clock::time_point::max();
     start_h2_session(wc_, snap_, lis_, std::move(client_), tcp::endpoint(client_addr_, 0),

@@ -239,7 +239,7 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
       // Certificates and keys are read now, on every (re)load: a failed reload keeps the old
       // snapshot and so the old certificates.
       l.tls = tls::ServerContext::build(lc.tls, lc.name, fmt::format("listeners[{}].tls", i),
-                                        kHttp2OverTls, errors);
+                                        /*offer_h2=*/true, errors);
       l.handshake_timeout = std::chrono::duration_cast<Millis>(lc.tls.handshake_timeout);
       l.client_subject_header = lc.tls.client_subject_header;
       if (lc.hsts.enabled) {

@@ -27,11 +27,6 @@
 
 namespace fulcrum::l7 {
 
-// Whether TLS listeners may offer "h2" by ALPN: HttpSession::on_handshake_done hands such a
-// connection to the HTTP/2 engine (l7::start_h2_session). With false, "h2" in a listener's
-// alpn list is left out and clients fall back to http/1.1.
-inline constexpr bool kHttp2OverTls = true;
-
 using Millis = std::chrono::milliseconds;
 
 struct Backend {

@@ -285,13 +285,7 @@ void H2Session::flush() {
   }
   // What they read is DATA to send: another round, from the event loop so that a client with a
   // shut window cannot keep this loop spinning.
-  if (resumed && !flush_posted_ && nghttp2_session_want_write(ng_)) {
-    flush_posted_ = true;
-    asio::post(wc_.worker.io(), [self = shared_from_this()] {
-      self->flush_posted_ = false;
-      self->flush();
-    });
-  }
+  if (resumed && nghttp2_session_want_write(ng_)) schedule_flush();
   wait_read();
 }
 
