@@ -125,7 +125,7 @@ void HttpSession::on_handshake_done() {
     phase_ = Phase::kClosed;
     deadline_ = Clock::time_point::max();
     start_h2_session(wc_, snap_, lis_, std::move(client_), tcp::endpoint(client_addr_, 0),
-                     tls_->release(), {});
+                     std::move(tls_), {});
     return;
   }
   phase_ = Phase::kIdle;

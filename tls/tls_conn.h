@@ -62,12 +62,6 @@ class TlsConn {
   // Why the last call failed (OpenSSL's reason), for a debug log.
   const std::string& error() const { return error_; }
   SSL* ssl() const { return ssl_; }
-  // Hands the SSL over (to the HTTP/2 engine, which frees it); this object is inert after.
-  SSL* release() {
-    SSL* s = ssl_;
-    ssl_ = nullptr;
-    return s;
-  }
 
  private:
   Result result_of(int ret);

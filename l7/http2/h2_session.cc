@@ -1,8 +1,6 @@
 #include "l7/http2/h2_session.h"
 
 #include <nghttp2/nghttp2.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -37,12 +35,12 @@ ssize_t send_plain(int fd, const char* p, std::size_t n) {
 
 H2Session::H2Session(WorkerContext& wc, std::shared_ptr<const Snapshot> snap,
                      const Listener* listener, tcp::socket sock, const tcp::endpoint& peer,
-                     SSL* ssl)
+                     std::unique_ptr<tls::TlsConn> tls)
     : wc_(wc),
       snap_(std::move(snap)),
       lis_(listener),
       sock_(std::move(sock)),
-      ssl_(ssl),
+      tls_(std::move(tls)),
       ls_(&listener->stats->slots[wc.worker.index()]),
       timer_(wc.worker.io()),
       queue_timer_(wc.worker.io()) {
@@ -58,7 +56,6 @@ H2Session::H2Session(WorkerContext& wc, std::shared_ptr<const Snapshot> snap,
 H2Session::~H2Session() {
   ls_->open.dec();
   if (ng_) nghttp2_session_del(ng_);
-  if (ssl_) SSL_free(ssl_);
 }
 
 void H2Session::start(std::string_view already_read) {
@@ -125,22 +122,18 @@ void H2Session::arm_timer() {
 
 H2Session::Io H2Session::client_read(char* buf, std::size_t cap, std::size_t& got) {
   got = 0;
-  if (ssl_) {
-    ERR_clear_error();
-    const int n = SSL_read(ssl_, buf, static_cast<int>(cap));
-    if (n > 0) {
-      got = static_cast<std::size_t>(n);
-      return Io::kData;
-    }
-    switch (SSL_get_error(ssl_, n)) {
-      case SSL_ERROR_WANT_READ:
+  if (tls_) {
+    switch (tls_->read(buf, cap, got)) {
+      case tls::TlsConn::Result::kOk:
+        return Io::kData;
+      case tls::TlsConn::Result::kWantRead:
         return Io::kWouldBlock;
-      case SSL_ERROR_WANT_WRITE:
+      case tls::TlsConn::Result::kWantWrite:
         wait_write();
         return Io::kWouldBlock;
-      case SSL_ERROR_ZERO_RETURN:
+      case tls::TlsConn::Result::kEof:
         return Io::kEof;
-      default:
+      case tls::TlsConn::Result::kError:
         return Io::kError;
     }
   }
@@ -239,17 +232,17 @@ void H2Session::flush() {
     const char* p = out_.data() + out_sent_;
     const std::size_t len = out_.size() - out_sent_;
     ssize_t w;
-    if (ssl_) {
-      ERR_clear_error();
-      const int n = SSL_write(ssl_, p, static_cast<int>(len));
-      if (n <= 0) {
-        const int e = SSL_get_error(ssl_, n);
+    if (tls_) {
+      const iovec iov{const_cast<char*>(p), len};
+      std::size_t n = 0;
+      const tls::TlsConn::Result r = tls_->writev(&iov, 1, n);
+      if (r != tls::TlsConn::Result::kOk) {
         in_flush_ = false;
-        if (e == SSL_ERROR_WANT_WRITE) return wait_write();
-        if (e == SSL_ERROR_WANT_READ) return wait_read();
+        if (r == tls::TlsConn::Result::kWantWrite) return wait_write();
+        if (r == tls::TlsConn::Result::kWantRead) return wait_read();
         return close();
       }
-      w = n;
+      w = static_cast<ssize_t>(n);
     } else {
       w = send_plain(sock_.native_handle(), p, len);
       if (w < 0) {
@@ -326,7 +319,7 @@ void H2Session::close() {
   timer_.cancel();
   queue_timer_.cancel();
   queue_.clear();
-  if (ssl_) SSL_shutdown(ssl_);  // best effort close_notify; the socket closes right after
+  if (tls_) tls_->shutdown();  // best effort close_notify; the socket closes right after
   sock_.close(ec);
   out_.clear();
 }
@@ -345,7 +338,7 @@ void H2Session::linger() {
       log_end(*st);
     }
     streams_.clear();
-    if (ssl_) return close();
+    if (tls_) return close();
     std::error_code ec;
     sock_.shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return close();
@@ -687,8 +680,9 @@ ssize_t H2Session::read_h2_body(Stream* st, std::uint8_t* buf, std::size_t lengt
 
 void start_h2_session(WorkerContext& wc, std::shared_ptr<const Snapshot> snap,
                       const Listener* listener, tcp::socket sock, const tcp::endpoint& peer,
-                      SSL* ssl, std::string_view already_read) {
-  auto s = std::make_shared<H2Session>(wc, std::move(snap), listener, std::move(sock), peer, ssl);
+                      std::unique_ptr<tls::TlsConn> tls, std::string_view already_read) {
+  auto s = std::make_shared<H2Session>(wc, std::move(snap), listener, std::move(sock), peer,
+                                       std::move(tls));
   s->start(already_read);
 }
 

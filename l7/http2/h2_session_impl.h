@@ -53,7 +53,8 @@ struct Bucket {
 class H2Session : public std::enable_shared_from_this<H2Session> {
  public:
   H2Session(WorkerContext& wc, std::shared_ptr<const Snapshot> snap, const Listener* listener,
-            asio::ip::tcp::socket sock, const asio::ip::tcp::endpoint& peer, SSL* ssl);
+            asio::ip::tcp::socket sock, const asio::ip::tcp::endpoint& peer,
+            std::unique_ptr<tls::TlsConn> tls);
   ~H2Session();
   void start(std::string_view already_read);
 
@@ -119,18 +120,17 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   void schedule_flush();
   // The listener's Strict-Transport-Security line, for responses over TLS only.
   std::string_view hsts() const {
-    return ssl_ ? std::string_view(lis_->hsts_field) : std::string_view{};
+    return tls_ ? std::string_view(lis_->hsts_field) : std::string_view{};
   }
 
   WorkerContext& wc_;
   std::shared_ptr<const Snapshot> snap_;
   const Listener* lis_;
   asio::ip::tcp::socket sock_;
-  SSL* ssl_;
+  // TLS after ALPN "h2" (null for h2c): handed over by HttpSession with the listener's context.
+  std::unique_ptr<tls::TlsConn> tls_;
   asio::ip::address client_addr_;
   std::string client_ip_;
-  std::string peer_subject_;  // TLS client certificate subject (mTLS), worked out once
-  bool subject_done_ = false;
   metrics::ListenerSlot* ls_;
   nghttp2_session* ng_ = nullptr;
   std::map<std::int32_t, StreamPtr> streams_;

@@ -105,12 +105,10 @@ void H2Session::start_request(const StreamPtr& sp) {
   Buffer out;
   out.reserve(wc_.worker.blocks(), http2::head_size_hint(h) + kForwardOverhead + target.size() +
                                        (ops ? kForwardOverhead : 0));
-  ClientInfo ci{client_ip_, client_addr_.is_v6(), ssl_ ? "https" : "http", trusted_, {}, {}};
-  if (ssl_ && !lis_->client_subject_header.empty()) {
-    if (!subject_done_) peer_subject_ = tls::verified_subject(ssl_);
-    subject_done_ = true;
+  ClientInfo ci{client_ip_, client_addr_.is_v6(), tls_ ? "https" : "http", trusted_, {}, {}};
+  if (tls_ && !lis_->client_subject_header.empty()) {
     ci.subject_field = lis_->client_subject_header;
-    ci.subject = peer_subject_;
+    ci.subject = tls_->peer_subject();
   }
   if (!write_request_head(out, h, ci, false, target, ops, st.req.authority)) {
     out.release();
@@ -149,7 +147,7 @@ void H2Session::respond_local(Stream& st, std::string_view full_host, std::strin
         location += piece.text;
         break;
       case Route::Piece::Kind::kScheme:
-        location += ssl_ ? "https" : "http";
+        location += tls_ ? "https" : "http";
         break;
       case Route::Piece::Kind::kHost:
         location += host;
