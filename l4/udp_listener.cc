@@ -259,46 +259,76 @@ void UdpListener::on_clients() {
       break;
     }
     w_.now = UdpClock::now();
+    Flow* flows[UdpWorker::kBatch];
     for (int i = 0; i < n; ++i) {
-      on_datagram(static_cast<unsigned>(i), in.msgs[i].msg_len);
+      flows[i] = flow_of(static_cast<unsigned>(i));
       // recvmmsg wrote the sender's length; the next call needs the full size again.
       in.msgs[i].msg_hdr.msg_namelen = sizeof in.addrs[i];
     }
+    send_up(flows, static_cast<unsigned>(n));
     if (static_cast<unsigned>(n) < UdpWorker::kBatch) break;
   }
 }
 
-void UdpListener::on_datagram(unsigned i, std::size_t len) {
+UdpListener::Flow* UdpListener::flow_of(unsigned i) {
   UdpWorker::Batch& in = w_.in;
   const sockaddr_storage& from = in.addrs[i];
-  if (from.ss_family != AF_INET && from.ss_family != AF_INET6) return;
+  if (from.ss_family != AF_INET && from.ss_family != AF_INET6) return nullptr;
   const Key key = key_of(from);
   Flow* f = nullptr;
   if (auto it = table_.find(key); it != table_.end()) {
     f = &slots_[it->second];
   } else {
     f = create_flow(key, from, in.msgs[i].msg_hdr.msg_namelen);
-    if (f == nullptr) return;
+    if (f == nullptr) return nullptr;
     if (pktinfo_) read_local(in.msgs[i].msg_hdr, *f);
   }
   w_.counters.datagrams_in.add();
   touch(*f);
-  for (;;) {
-    const ssize_t n = ::send(f->up.native_handle(), in.slot(i), len, MSG_DONTWAIT);
-    if (n >= 0) {
-      w_.counters.datagrams_up.add();
-      return;
+  return f;
+}
+
+void UdpListener::send_up(Flow* const* flows, unsigned n) {
+  // The datagrams of one flow in this batch leave in one sendmmsg on its connected socket, in
+  // the order they came; flows are independent, so the batch is grouped by flow. The messages
+  // carry no address: on a connected UDP socket an address would override the server's.
+  UdpWorker::Batch& in = w_.in;
+  mmsghdr msgs[UdpWorker::kBatch];
+  iovec iov[UdpWorker::kBatch];
+  bool taken[UdpWorker::kBatch] = {};
+  for (unsigned i = 0; i < n; ++i) {
+    if (flows[i] == nullptr || taken[i]) continue;
+    Flow& f = *flows[i];
+    unsigned count = 0;
+    for (unsigned j = i; j < n; ++j) {
+      if (flows[j] != &f) continue;
+      taken[j] = true;
+      iov[count] = {in.slot(j), in.msgs[j].msg_len};
+      std::memset(&msgs[count], 0, sizeof msgs[count]);
+      msgs[count].msg_hdr.msg_iov = &iov[count];
+      msgs[count].msg_hdr.msg_iovlen = 1;
+      ++count;
     }
-    if (errno == EINTR) continue;
-    if (errno == ECONNREFUSED) {
-      // An ICMP port unreachable for an earlier datagram of this flow: the server is not
-      // listening. Passive health hears of it; the client's next datagram picks again.
-      balance::record_failure(*f->server);
-      w_.counters.flows_refused.add();
-      close_flow(*f);
+    unsigned sent = 0;
+    while (sent < count) {
+      const int r = ::sendmmsg(f.up.native_handle(), msgs + sent, count - sent, MSG_DONTWAIT);
+      if (r > 0) {
+        w_.counters.datagrams_up.add(static_cast<std::uint64_t>(r));
+        sent += static_cast<unsigned>(r);
+        continue;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && errno == ECONNREFUSED) {
+        // An ICMP port unreachable for an earlier datagram of this flow: the server is not
+        // listening. Passive health hears of it; the client's next datagram picks again.
+        balance::record_failure(*f.server);
+        w_.counters.flows_refused.add();
+        close_flow(f);
+      }
+      // A full socket buffer (or the flow just closed): UDP drops, and so do we, the rest.
+      w_.counters.send_drops.add(count - sent);
+      break;
     }
-    w_.counters.send_drops.add();
-    return;
   }
 }
 

@@ -92,7 +92,9 @@ class UdpListener {
 
   void wait_clients();
   void on_clients();
-  void on_datagram(unsigned i, std::size_t len);
+  // The flow of datagram `i` of the worker's input batch, made if new; nullptr: dropped.
+  Flow* flow_of(unsigned i);
+  void send_up(Flow* const* flows, unsigned n);
   Flow* create_flow(const Key& key, const sockaddr_storage& addr, socklen_t len);
   void close_flow(Flow& f);
   void wait_server(Flow& f);

@@ -25,6 +25,7 @@ class DnsUpstream:
         self.sock.settimeout(0.05)  # so the thread sees `closed` soon after close()
         self.port = self.sock.getsockname()[1]
         self.sources = []
+        self.payloads = []  # (source address, datagram) in arrival order
         self.lock = threading.Lock()
         self.closed = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -45,6 +46,7 @@ class DnsUpstream:
             qid = data.split(b":", 1)[0]
             with self.lock:
                 self.sources.append(addr)
+                self.payloads.append((addr, data))
             try:
                 self.sock.sendto(qid + b":" + self.name.encode(), addr)
             except OSError:
@@ -165,6 +167,35 @@ class UdpTest(lbdtest.LbdTestCase):
             self.assertEqual(len(names), 1)
             self.assertNotIn(None, names)
             self.assertEqual(sum(len(u.flow_ports()) for u in self.ups), 1)
+
+    def test_interleaved_bursts_keep_each_flows_order(self):
+        # Datagrams of several flows arrive interleaved and unanswered in between, so one
+        # read batch holds several of each flow: each must reach its server complete and in
+        # the order sent (lbd groups a batch by flow and sends each group in one sendmmsg).
+        with self.start(workers=1) as lbd:
+            clients = [self.client(lbd.port) for _ in range(4)]
+            per_flow = 25
+            for seq in range(per_flow):
+                for k, c in enumerate(clients):
+                    c.sock.sendto(b"%d-%d:burst" % (k, seq), c.dest)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                if sum(len(u.payloads) for u in self.ups) >= per_flow * len(clients):
+                    break
+                time.sleep(0.02)
+            seen = {}
+            for u in self.ups:
+                with u.lock:
+                    for addr, data in u.payloads:
+                        k, seq = data.split(b":", 1)[0].split(b"-")
+                        seen.setdefault(int(k), []).append((addr, int(seq)))
+            self.assertEqual(sorted(seen), [0, 1, 2, 3], seen)
+            for k, got in seen.items():
+                self.assertEqual(len({addr for addr, _ in got}), 1, "flow %d split: %r" % (k, got))
+                self.assertEqual([s for _, s in got], list(range(per_flow)), "flow %d" % k)
+            self.assertEqual(lbd.stop(), 0)
+            log = lbd.log()
+            self.assertEqual(sum(int(x) for x in _counter(log, "up")), per_flow * len(clients), log)
 
     def test_flow_expires_after_idle_timeout(self):
         with self.start(idle="1s", workers=1) as lbd:
