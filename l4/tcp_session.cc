@@ -96,7 +96,9 @@ void TcpSession::start() {
 }
 
 void TcpSession::drain() {
-  if (phase_ == Phase::kProxyHeader || phase_ == Phase::kHello) close(true);
+  if (phase_ == Phase::kProxyHeader || phase_ == Phase::kHello || phase_ == Phase::kQueued) {
+    close(true);
+  }
 }
 
 void TcpSession::retire(const l7::Snapshot& now, Clock::time_point cut) {
@@ -120,6 +122,10 @@ void TcpSession::on_timer() {
     case Phase::kHello:
       LOG_DEBUG("{}: header_timeout waiting for the client's first bytes", lis_->name);
       return close(true);
+    case Phase::kQueued:
+      LOG_DEBUG("{}: queue timeout waiting for a server of backend {}", lis_->name,
+                backend_->name);
+      return reject();
     case Phase::kConnect:
       return connect_failed("timed out");
     case Phase::kProxySend:
@@ -259,9 +265,21 @@ const l7::Backend* TcpSession::route_sni(std::string_view name) const {
 // Choosing and connecting to a server
 
 void TcpSession::connect_next() {
-  const l7::Backend& b = *backend_;
-  if (attempts_ == 0 && b.hashes) hash_ = balance::hash_of(client_src_.address());
+  if (attempts_ == 0 && backend_->hashes) hash_ = balance::hash_of(client_src_.address());
   ++attempts_;
+  const balance::Server* s = acquire_server();
+  if (s == nullptr) {
+    if (backend_full()) return enqueue();
+    // Nothing usable: refuse at once rather than hold the client in a connect that cannot work.
+    LOG_DEBUG("{}: no usable server in backend {}; connection refused", lis_->name,
+              backend_->name);
+    return reject();
+  }
+  connect_to(s);
+}
+
+const balance::Server* TcpSession::acquire_server() {
+  const l7::Backend& b = *backend_;
   balance::PickContext ctx{attempts_ - 1u, failed_[0], {}, hash_, failed_[1]};
   const balance::Server* s = b.balancer->pick(ctx);
   // A server at its max_connections is skipped like one that is down (another worker may have
@@ -271,11 +289,104 @@ void TcpSession::connect_next() {
     s = b.balancer->pick(ctx);
     if (s && !balance::try_acquire(*s)) s = nullptr;
   }
-  if (s == nullptr) {
-    // Nothing usable: refuse at once rather than hold the client in a connect that cannot work.
-    LOG_DEBUG("{}: no usable server in backend {}; connection refused", lis_->name, b.name);
+  return s;
+}
+
+bool TcpSession::backend_full() const {
+  for (const auto& s : backend_->servers) {
+    if (balance::usable(*s) && !balance::has_room(*s)) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The queue: as HAProxy's for `maxconn`, a connection that finds every usable server full
+// waits (its bytes stay in the kernel) until a slot frees or `queue.timeout` passes.
+
+namespace {
+constexpr auto kQueuePoll = std::chrono::milliseconds(2);
+
+void arm_queue_timer(TcpWorker& w) {
+  if (w.queue_timer_armed) return;
+  w.queue_timer_armed = true;
+  w.queue_timer.expires_after(kQueuePoll);
+  w.queue_timer.async_wait([&w](const std::error_code& ec) {
+    w.queue_timer_armed = false;
+    if (ec) return;
+    serve_tcp_queue(w);
+    if (w.queue_head != nullptr) arm_queue_timer(w);
+  });
+}
+
+void wake_queue(TcpWorker& w) {
+  if (w.queue_wake_posted) return;
+  w.queue_wake_posted = true;
+  asio::post(w.worker.io(), [&w] {
+    w.queue_wake_posted = false;
+    serve_tcp_queue(w);
+  });
+}
+}  // namespace
+
+void serve_tcp_queue(TcpWorker& w) {
+  // A backend whose oldest waiter found no slot has none for the later ones either.
+  const l7::Backend* full = nullptr;
+  for (TcpSession* s = w.queue_head; s != nullptr;) {
+    TcpSession* next = s->q_next;
+    if (s->backend() != full && !s->try_dequeue()) full = s->backend();
+    s = next;
+  }
+}
+
+void TcpSession::enqueue() {
+  const l7::Backend& b = *backend_;
+  --attempts_;  // this attempt has not happened yet: try_dequeue() makes it
+  if (b.queue_size == 0) {
+    LOG_DEBUG("{}: every server of backend {} is at max_connections; connection refused",
+              lis_->name, b.name);
     return reject();
   }
+  if (b.queued.fetch_add(1, std::memory_order_relaxed) >= b.queue_size) {
+    b.queued.fetch_sub(1, std::memory_order_relaxed);
+    LOG_DEBUG("{}: queue of backend {} full; connection refused", lis_->name, b.name);
+    return reject();
+  }
+  phase_ = Phase::kQueued;
+  b.stats->slots[w_.worker.index()].queued.add();
+  q_self_ = shared_from_this();
+  q_prev = w_.queue_tail;
+  q_next = nullptr;
+  (w_.queue_tail ? w_.queue_tail->q_next : w_.queue_head) = this;
+  w_.queue_tail = this;
+  deadline_ = Clock::now() + b.queue_timeout;
+  arm_queue_timer(w_);
+}
+
+bool TcpSession::try_dequeue() {
+  ++attempts_;
+  const balance::Server* s = acquire_server();
+  if (s == nullptr) {
+    --attempts_;
+    return false;
+  }
+  leave_queue();
+  connect_to(s);
+  return true;
+}
+
+void TcpSession::leave_queue() {
+  if (!q_self_) return;
+  (q_prev ? q_prev->q_next : w_.queue_head) = q_next;
+  (q_next ? q_next->q_prev : w_.queue_tail) = q_prev;
+  q_prev = q_next = nullptr;
+  backend_->queued.fetch_sub(1, std::memory_order_relaxed);
+  // The last reference may be this one, and the caller is still inside a member function:
+  // drop it from the event loop instead.
+  asio::post(w_.worker.io(), [self = std::move(q_self_)] {});
+}
+
+void TcpSession::connect_to(const balance::Server* s) {
+  const l7::Backend& b = *backend_;
   server_ = s;
   ss_ = &snap_->server_stats[s->id]->slots[w_.worker.index()];
   phase_ = Phase::kConnect;
@@ -386,6 +497,7 @@ void TcpSession::release_server() {
   if (server_ == nullptr) return;
   balance::release(*server_);
   server_ = nullptr;
+  if (w_.queue_head != nullptr) wake_queue(w_);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -536,6 +648,7 @@ void TcpSession::close(bool reset) {
   client_.close(ec);  // pending waits complete as operation_aborted and release the session
   upstream_.close(ec);
   release_server();
+  leave_queue();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -589,6 +702,7 @@ void abort_sessions(TcpWorker& w) {
     s = next;
   }
   w.sweep_timer.cancel();
+  w.queue_timer.cancel();
 }
 
 }  // namespace fulcrum::l4

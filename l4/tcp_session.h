@@ -1,7 +1,7 @@
 // l4/tcp_session.h — one client connection of a `mode: tcp` listener, from accept to close.
 //
-// Phases: [PROXY header in] -> [ClientHello read for SNI] -> connect (with retries on other
-// servers) -> [PROXY header out] -> relay. The relay moves bytes with splice(2): socket ->
+// Phases: [PROXY header in] -> [ClientHello read for SNI] -> [queued while every server is
+// full] -> connect (with retries on other servers) -> [PROXY header out] -> relay. The relay moves bytes with splice(2): socket ->
 // pipe -> socket, so no payload byte is copied through user space. Each direction is a loop of
 // speculative splices; only an EAGAIN turns into an async_wait for readiness. A direction takes
 // a pipe from the worker's pool when its source has bytes and gives it back once the pipe is
@@ -13,7 +13,8 @@
 // SO_LINGER {1, 0} on both, so the other peer sees an RST as well, not a clean end of stream.
 //
 // Lifetime: shared_ptr, held only by the session's own pending handlers; every handler checks
-// `phase_ == kClosed` first. The worker's intrusive list holds raw pointers that the destructor
+// `phase_ == kClosed` first; a queued session, which has no handler pending, is held by the
+// worker's queue (q_self_). The worker's intrusive list holds raw pointers that the destructor
 // unlinks; the worker walks it for timeouts and drain. The session keeps the snapshot it was
 // accepted with (its Backend and Server pointers live in it).
 #pragma once
@@ -56,9 +57,23 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
 
   TcpSession* list_prev = nullptr;
   TcpSession* list_next = nullptr;
+  // The worker's wait queue for a server slot (serve_tcp_queue()).
+  TcpSession* q_prev = nullptr;
+  TcpSession* q_next = nullptr;
+  // Queued: takes a slot and connects if one is free now; false when none is.
+  bool try_dequeue();
+  const l7::Backend* backend() const { return backend_; }
 
  private:
-  enum class Phase : std::uint8_t { kProxyHeader, kHello, kConnect, kProxySend, kRelay, kClosed };
+  enum class Phase : std::uint8_t {
+    kProxyHeader,
+    kHello,
+    kQueued,
+    kConnect,
+    kProxySend,
+    kRelay,
+    kClosed
+  };
 
   // One direction of the relay: bytes read from `src` wait in `pipe` (or, on the copy path, in
   // `buf`) until they are written to `dst`.
@@ -87,6 +102,12 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
 
   // Choosing and connecting to a server.
   void connect_next();
+  // Picks a server for this attempt and takes one of its slots; null when none has room.
+  const balance::Server* acquire_server();
+  void connect_to(const balance::Server* s);
+  bool backend_full() const;
+  void enqueue();
+  void leave_queue();
   void on_connected(const std::error_code& ec);
   void connect_failed(const char* why);
   void reject();  // closed at once before relaying (counted as rejected)
@@ -136,6 +157,7 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
   // When a reload removed its listener or backend: closed at this time (max(): never).
   Clock::time_point cut_at_ = Clock::time_point::max();
   Direction dirs_[2];  // 0: client -> upstream, 1: upstream -> client
+  std::shared_ptr<TcpSession> q_self_;  // while queued
 };
 
 }  // namespace fulcrum::l4

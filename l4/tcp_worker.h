@@ -42,7 +42,18 @@ struct TcpWorker {
   TcpSession* sessions = nullptr;
   std::size_t session_count = 0;
   bool draining = false;
+  // Sessions waiting for a server slot, oldest first (TcpSession::enqueue). Slots freed on
+  // this worker wake them at once; slots freed by other workers are found by a short poll
+  // while the queue is not empty.
+  TcpSession* queue_head = nullptr;
+  TcpSession* queue_tail = nullptr;
+  asio::steady_timer queue_timer{worker.io()};
+  bool queue_timer_armed = false;
+  bool queue_wake_posted = false;
 };
+
+// Gives queued sessions the slots that are free now, in arrival order.
+void serve_tcp_queue(TcpWorker& w);
 
 // The timeout sweep: one timer per worker, not one per session (timeouts fire up to one tick,
 // 100 ms, late). It stops once the worker drains and its last session has ended.

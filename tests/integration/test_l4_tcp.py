@@ -526,6 +526,48 @@ class Limits(LbdTestCase):
         finally:
             other.close()
 
+    def full_pool(self, queue):
+        return ("  - name: pool\n    queue: %s\n    servers:\n"
+                "      - address: %s\n        max_connections: 1\n" % (queue, self.echo.address))
+
+    def test_every_server_full_queues_until_a_slot_frees(self):
+        config = tcp_config("", self.full_pool("{size: 5, timeout: 10s}"))
+        with Lbd(["--config", "{config}"], config_text=config) as lbd:
+            a = connect(lbd.port)
+            a.sendall(b"a")
+            self.assertEqual(a.recv(1), b"a")
+            b = connect(lbd.port)
+            b.sendall(b"b")  # waits in the kernel while the connection is queued
+            b.settimeout(0.5)
+            with self.assertRaises(socket.timeout):
+                b.recv(1)
+            self.assertEqual(self.echo.connections, 1)
+            a.close()
+            b.settimeout(3)
+            self.assertEqual(b.recv(1), b"b")
+            self.assertEqual(self.echo.connections, 2)
+            b.close()
+
+    def test_queue_timeout_closes_and_size_0_refuses_at_once(self):
+        config = tcp_config("", self.full_pool("{size: 5, timeout: 1s}"))
+        with Lbd(["--config", "{config}"], config_text=config) as lbd:
+            a = connect(lbd.port)
+            a.sendall(b"a")
+            self.assertEqual(a.recv(1), b"a")
+            start = time.time()
+            self.assertTrue(refused(lbd.port, b"c", timeout=4.0))
+            self.assertGreater(time.time() - start, 0.8)
+            a.close()
+        config = tcp_config("", self.full_pool("{size: 0, timeout: 1s}"))
+        with Lbd(["--config", "{config}"], config_text=config) as lbd:
+            a = connect(lbd.port)
+            a.sendall(b"a")
+            self.assertEqual(a.recv(1), b"a")
+            start = time.time()
+            self.assertTrue(refused(lbd.port, b"c", timeout=4.0))
+            self.assertLess(time.time() - start, 0.5)
+            a.close()
+
     def test_sigterm_drain_lets_open_session_finish(self):
         with quick(self.echo.address) as lbd:
             s = connect(lbd.port)
