@@ -309,7 +309,7 @@ BackendConfig Walker::read_backend(const YAML::Node& n, const std::string& path)
   for_each_field(n, path,
                  {"name", "balance", "consistent_hash", "hash_key", "health_check", "outlier",
                   "sticky", "queue", "connect_timeout", "response_timeout", "idle_timeout",
-                  "max_idle", "servers", "send_proxy_protocol", "retries", "protocol"},
+                  "max_idle", "servers", "send_proxy_protocol", "retries", "protocol", "tls"},
                  b.key_marks, [&](const Field& f) {
                    if (f.key == "name") {
                      read_name(f, b.name);
@@ -334,6 +334,8 @@ BackendConfig Walker::read_backend(const YAML::Node& n, const std::string& path)
                      read_uint(f, 0, 16, b.retries);
                    } else if (f.key == "protocol") {
                      read_enum(f, {UpstreamProtocol::kHttp1, UpstreamProtocol::kH2}, b.protocol);
+                   } else if (f.key == "tls") {
+                     read_upstream_tls(f, b.tls);
                    } else if (f.key == "connect_timeout") {
                      read_duration(f, b.connect_timeout);
                    } else if (f.key == "response_timeout") {

@@ -103,6 +103,28 @@ enum class ProxyProtocol { kNone, kV1, kV2 };
 // What an HTTP backend's servers speak: HTTP/1.1, or HTTP/2 in cleartext (h2c, prior knowledge).
 enum class UpstreamProtocol { kHttp1, kH2 };
 
+// TLS from lbd to a backend's servers (HTTP backends only). Off unless the backend has a `tls`
+// key. Relative file names are relative to the config file, as for listeners.
+struct UpstreamTlsConfig {
+  bool enabled = false;
+  std::string ca;      // PEM bundle servers must chain to; empty: the system's trust store
+  bool verify = true;  // the chain and the name (sni, else the server's address)
+  // SNI and the name verified; empty: the server's address when it is a DNS name, none for IPs.
+  std::string sni;
+  std::string cert;  // client certificate chain (mTLS to the servers), with `key`
+  std::string key;
+  std::vector<std::string> protocols = {"tls1.2", "tls1.3"};
+  std::string ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";  // TLS 1.2, as for listeners
+  std::string ciphersuites =
+      "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+  // Resume TLS sessions: one session kept per server per worker (a new connection to a server
+  // skips the full handshake, as nginx's proxy_ssl_session_reuse).
+  bool session_reuse = true;
+  Mark mark;
+  KeyMarks key_marks;
+  bool operator==(const UpstreamTlsConfig&) const = default;
+};
+
 struct BackendConfig {
   std::string name;  // unique, required
   BalanceAlgorithm balance = BalanceAlgorithm::kRoundRobin;
@@ -124,6 +146,7 @@ struct BackendConfig {
   // HTTP/2 clients' streams are multiplexed over pooled h2c connections (needed for gRPC:
   // trailers, long streams); HTTP/1.1 clients cannot use an h2 backend.
   UpstreamProtocol protocol = UpstreamProtocol::kHttp1;
+  UpstreamTlsConfig tls;  // HTTP backends only
   Mark mark;
   KeyMarks key_marks;
   bool operator==(const BackendConfig&) const = default;

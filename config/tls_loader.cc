@@ -1,5 +1,7 @@
 // The `tls` and `hsts` keys of a listener. Names OpenSSL decides (ciphers, curves) are checked
 // when the contexts are built (tls/server_context.cc), which reports them at these marks.
+#include <algorithm>
+#include <cctype>
 #include <limits>
 
 #include "config/text.h"
@@ -142,6 +144,80 @@ void Walker::read_tls(const Field& f, TlsConfig& out) {
   if (!out.client_subject_header.empty() && out.verify_client == TlsConfig::Verify::kNone) {
     error(out.key_marks.at("client_subject_header", f.mark), f.path + ".client_subject_header",
           "needs verify_client: required or optional (there is no verified subject otherwise)");
+  }
+}
+
+// A backend's `tls`: lbd as the TLS client of its servers. Files are read and checked (CA
+// bundle, certificate and key, cipher names) when the client context is built
+// (tls/client_context.cc), which reports them at these marks.
+void Walker::read_upstream_tls(const Field& f, UpstreamTlsConfig& out) {
+  out.enabled = true;  // `tls:` alone: verified against the system's trust store
+  out.mark = f.mark;
+  if (f.value.IsNull()) return;
+  if (!f.value.IsMap()) {
+    error(f.mark, f.path,
+          std::string("expected a mapping (ca:, verify:, sni:, cert:, key:, ...), got ") +
+              kind_name(f.value));
+    return;
+  }
+  auto file_at = [&](const Field& g, std::string& dst) {
+    if (auto t = text(g, "expected a file path")) {
+      if (t->empty()) return error(g.mark, g.path, "expected a file path, got an empty string");
+      dst = resolve(file_, *t);
+    }
+  };
+  for_each_field(f.value, f.path,
+                 {"ca", "verify", "sni", "cert", "key", "protocols", "ciphers", "ciphersuites",
+                  "session_reuse"},
+                 out.key_marks, [&](const Field& g) {
+                   if (g.key == "ca") {
+                     file_at(g, out.ca);
+                   } else if (g.key == "verify") {
+                     read_bool(g, out.verify);
+                   } else if (g.key == "sni") {
+                     auto t = text(g, "expected a server name like api.internal");
+                     if (!t) return;
+                     const bool ok = !t->empty() && std::all_of(t->begin(), t->end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
+                              c == '_' || c == ':';
+                     });
+                     if (!ok) return bad_value(g, "expected a server name like api.internal", *t);
+                     out.sni = *t;
+                   } else if (g.key == "cert") {
+                     file_at(g, out.cert);
+                   } else if (g.key == "key") {
+                     file_at(g, out.key);
+                   } else if (g.key == "protocols") {
+                     out.protocols.clear();
+                     read_texts(g, "protocols", "a protocol (tls1.2, tls1.3)", true, out.protocols);
+                     for (std::size_t i = 0; i < out.protocols.size(); ++i) {
+                       const std::string& p = out.protocols[i];
+                       if (p != "tls1.0" && p != "tls1.1" && p != "tls1.2" && p != "tls1.3") {
+                         const std::string path = g.path + "[" + std::to_string(i) + "]";
+                         error(marks[path], path,
+                               "expected one of: tls1.0, tls1.1, tls1.2, tls1.3, got " + quote(p));
+                       }
+                     }
+                     if (out.protocols.empty())
+                       error(g.mark, g.path, "expected at least one protocol");
+                   } else if (g.key == "ciphers") {
+                     if (auto t = text(g, "expected an OpenSSL cipher list")) out.ciphers = *t;
+                   } else if (g.key == "ciphersuites") {
+                     if (auto t = text(g, "expected TLS 1.3 suites separated by ':'"))
+                       out.ciphersuites = *t;
+                   } else if (g.key == "session_reuse") {
+                     read_bool(g, out.session_reuse);
+                   }
+                 });
+  // One without the other cannot sign a handshake; saying so beats a failure at every connect.
+  const bool cert = out.key_marks.by_key.contains("cert");
+  const bool key = out.key_marks.by_key.contains("key");
+  if (cert && !key) {
+    error(out.key_marks.at("cert", f.mark), f.path + ".key",
+          "a client certificate needs key: (its private key, PEM)");
+  } else if (key && !cert) {
+    error(out.key_marks.at("key", f.mark), f.path + ".cert",
+          "key: needs cert: (the client certificate chain it belongs to, PEM)");
   }
 }
 

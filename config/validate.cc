@@ -278,6 +278,17 @@ void Checker::tcp_keys(const Config& c, size_t i) {
               std::string(key) + " applies to mode: http only; this listener is mode: tcp");
       }
     }
+    // A tcp listener relays bytes (TLS passes through it): lbd is no TLS client there.
+    for (size_t j = 0; j < c.backends.size(); ++j) {
+      const BackendConfig& b = c.backends[j];
+      const bool used = b.name == l.backend ||
+                        std::any_of(l.sni_routes.begin(), l.sni_routes.end(),
+                                    [&](const SniRouteConfig& r) { return r.backend == b.name; });
+      if (!used || !b.tls.enabled) continue;
+      error(b.key_marks.at("tls", b.mark), index_path("backends", j) + ".tls",
+            "backend " + quote(b.name, '\'') + " serves the tcp listener " + quote(l.name, '\'') +
+                ": tls applies to HTTP backends only (a tcp listener relays TLS as it is)");
+    }
   } else {
     for (std::string_view key : kTcpOnly) {
       const bool given = km.by_key.contains(key) ||

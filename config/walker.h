@@ -151,6 +151,7 @@ class Walker {
   // tls_loader.cc
   void read_tls(const Field& f, TlsConfig& out);
   void read_hsts(const Field& f, HstsConfig& out);
+  void read_upstream_tls(const Field& f, UpstreamTlsConfig& out);  // a backend's `tls`
   RouteConfig read_route(const YAML::Node& n, const std::string& path, size_t index);
   void read_match(const Field& f, RouteMatch& out);
   void read_field_matches(const Field& f, std::string_view what, std::vector<FieldMatch>& out);

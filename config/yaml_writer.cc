@@ -171,6 +171,22 @@ void write_tls(std::ostream& out, const TlsConfig& t) {
   out << "      alpn: " << flow_list(t.alpn) << "\n";
 }
 
+// Written only when on, as the listener's; inside, every key is (empty names are defaults).
+void write_upstream_tls(std::ostream& out, const UpstreamTlsConfig& t) {
+  out << "    tls:\n";
+  if (!t.ca.empty()) out << "      ca: " << yaml_scalar(t.ca) << "\n";
+  out << "      verify: " << (t.verify ? "true" : "false") << "\n";
+  if (!t.sni.empty()) out << "      sni: " << yaml_scalar(t.sni) << "\n";
+  if (!t.cert.empty()) {
+    out << "      cert: " << yaml_scalar(t.cert) << "\n"
+        << "      key: " << yaml_scalar(t.key) << "\n";
+  }
+  out << "      protocols: " << flow_list(t.protocols) << "\n"
+      << "      ciphers: " << yaml_scalar(t.ciphers) << "\n"
+      << "      ciphersuites: " << yaml_scalar(t.ciphersuites) << "\n"
+      << "      session_reuse: " << (t.session_reuse ? "true" : "false") << "\n";
+}
+
 void write_listener(std::ostream& out, const ListenerConfig& l) {
   out << "  - name: " << yaml_scalar(l.name) << "\n"
       << "    address: " << yaml_scalar(format_address(l.address)) << "\n"
@@ -286,8 +302,9 @@ void write_backend(std::ostream& out, const BackendConfig& b) {
       << "    max_idle: " << b.max_idle << "\n"
       << "    send_proxy_protocol: " << to_string(b.send_proxy_protocol) << "\n"
       << "    retries: " << b.retries << "\n"
-      << "    protocol: " << to_string(b.protocol) << "\n"
-      << "    servers:" << (b.servers.empty() ? " []" : "") << "\n";
+      << "    protocol: " << to_string(b.protocol) << "\n";
+  if (b.tls.enabled) write_upstream_tls(out, b.tls);
+  out << "    servers:" << (b.servers.empty() ? " []" : "") << "\n";
   for (const ServerConfig& s : b.servers) {
     out << "      - name: " << yaml_scalar(s.name) << "\n"
         << "        address: " << yaml_scalar(format_address(s.address)) << "\n"

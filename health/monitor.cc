@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "l7/http1/parser.h"
+#include "tls/tls_conn.h"
 
 namespace fulcrum::health {
 
@@ -24,6 +25,7 @@ struct Monitor::Group {
   std::string name;
   config::HealthCheckConfig check;
   config::OutlierConfig outlier;
+  std::shared_ptr<const tls::ClientContext> tls;  // http checks over TLS; null: plain
   std::vector<std::unique_ptr<Target>> targets;
   std::uint32_t ejected = 0;
 };
@@ -36,7 +38,8 @@ struct Monitor::Target {
   balance::Server* server = nullptr;
   ServerHealth st;
   std::unique_ptr<asio::steady_timer> timer;
-  std::string request;  // the HTTP check request, built once
+  std::string request;   // the HTTP check request, built once
+  std::string tls_host;  // with tls: the server's configured host (SNI, verified name)
 };
 
 // One check in flight: a socket, its deadline and what was read. Owned by its handlers.
@@ -44,6 +47,8 @@ struct Probe : std::enable_shared_from_this<Probe> {
   Probe(asio::io_context& io) : sock(io), deadline(io) {}
   tcp::socket sock;
   asio::steady_timer deadline;
+  std::unique_ptr<tls::TlsConn> tls;  // http checks of backends with tls
+  std::size_t sent = 0;               // of the request, over TLS
   std::string in;
   bool done = false;
   Clock::time_point start = Clock::now();
@@ -119,6 +124,70 @@ void read_more(const std::shared_ptr<Probe>& p, const config::HealthCheckConfig&
                           });
 }
 
+// Over TLS the socket is non-blocking and OpenSSL says which way to wait: each step runs until
+// it would block, then waits for the socket and runs again.
+void tls_read(const std::shared_ptr<Probe>& p, const config::HealthCheckConfig& hc);
+void tls_write(const std::shared_ptr<Probe>& p, const std::string& req,
+               const config::HealthCheckConfig& hc);
+
+template <class F>
+void tls_wait(const std::shared_ptr<Probe>& p, tls::TlsConn::Result r, F next) {
+  const auto way =
+      r == tls::TlsConn::Result::kWantWrite ? tcp::socket::wait_write : tcp::socket::wait_read;
+  p->sock.async_wait(way, [p, next](const std::error_code& ec) {
+    if (p->done) return;
+    if (ec) return p->complete(false, ec.message());
+    next();
+  });
+}
+
+bool would_block(tls::TlsConn::Result r) {
+  return r == tls::TlsConn::Result::kWantRead || r == tls::TlsConn::Result::kWantWrite;
+}
+
+void tls_handshake(const std::shared_ptr<Probe>& p, const std::string& req,
+                   const config::HealthCheckConfig& hc) {
+  const auto r = p->tls->handshake();
+  if (r == tls::TlsConn::Result::kOk) return tls_write(p, req, hc);
+  if (would_block(r)) return tls_wait(p, r, [p, &req, &hc] { tls_handshake(p, req, hc); });
+  p->complete(false, "TLS handshake: " + tls::handshake_failure(*p->tls));
+}
+
+void tls_write(const std::shared_ptr<Probe>& p, const std::string& req,
+               const config::HealthCheckConfig& hc) {
+  while (p->sent < req.size()) {
+    iovec iov{const_cast<char*>(req.data()) + p->sent, req.size() - p->sent};
+    std::size_t n = 0;
+    const auto r = p->tls->writev(&iov, 1, n);
+    if (r == tls::TlsConn::Result::kOk) {
+      p->sent += n;
+      continue;
+    }
+    if (would_block(r)) return tls_wait(p, r, [p, &req, &hc] { tls_write(p, req, hc); });
+    return p->complete(false, "TLS write: " + p->tls->error());
+  }
+  tls_read(p, hc);
+}
+
+void tls_read(const std::shared_ptr<Probe>& p, const config::HealthCheckConfig& hc) {
+  for (;;) {
+    const std::size_t old = p->in.size();
+    p->in.resize(old + 4096);
+    std::size_t n = 0;
+    const auto r = p->tls->read(p->in.data() + old, 4096, n);
+    p->in.resize(old + n);
+    if (would_block(r)) return tls_wait(p, r, [p, &hc] { tls_read(p, hc); });
+    const bool eof = r != tls::TlsConn::Result::kOk;
+    if (auto verdict = judge_http(hc, p->in, eof)) {
+      return p->complete(verdict->first, verdict->second);
+    }
+    if (eof) {
+      return p->complete(false, r == tls::TlsConn::Result::kEof ? "connection closed"
+                                                                : "TLS read: " + p->tls->error());
+    }
+  }
+}
+
 }  // namespace
 
 Monitor::Monitor(asio::io_context& io, std::vector<BackendToCheck> backends,
@@ -129,10 +198,13 @@ Monitor::Monitor(asio::io_context& io, std::vector<BackendToCheck> backends,
     g->name = b.name;
     g->check = b.check;
     g->outlier = b.outlier;
-    for (balance::Server* s : b.servers) {
+    g->tls = b.tls;
+    for (std::size_t i = 0; i < b.servers.size(); ++i) {
+      balance::Server* s = b.servers[i];
       auto t = std::make_unique<Target>();
       t->group = g.get();
       t->server = s;
+      if (g->tls && i < b.tls_hosts.size()) t->tls_host = b.tls_hosts[i];
       if (auto it = previous.find(s->id); it != previous.end()) t->st = it->second;
       // Checks and ejections that no longer apply under the new config are dropped.
       if (g->check.type == config::HealthCheckConfig::Type::kNone) t->st.active_up = true;
@@ -231,6 +303,15 @@ void Monitor::run_check(Target& t) {
     if (p->done) return;
     if (e) return p->complete(false, fmt::format("connect: {}", e.message()));
     if (hc.type == config::HealthCheckConfig::Type::kTcp) return p->complete(true, "connected");
+    if (t.group->tls) {
+      std::error_code ignored;
+      p->sock.non_blocking(true, ignored);
+      // No session cache: the control thread has no worker's, and a check every few seconds
+      // costs little in full handshakes.
+      p->tls = std::make_unique<tls::TlsConn>(t.group->tls, p->sock.native_handle(), t.tls_host,
+                                              nullptr, t.server->id);
+      return tls_handshake(p, t.request, hc);
+    }
     asio::async_write(p->sock, asio::buffer(t.request),
                       [p, &hc](const std::error_code& we, std::size_t) {
                         if (p->done) return;

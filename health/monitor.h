@@ -19,6 +19,7 @@
 
 #include "balance/server.h"
 #include "config/health.h"
+#include "tls/client_context.h"
 
 namespace fulcrum::health {
 
@@ -48,6 +49,11 @@ struct BackendToCheck {
   std::vector<balance::Server*> servers;
   config::HealthCheckConfig check;
   config::OutlierConfig outlier;
+  // Backends with tls: http checks do the handshake (verified as requests are), then the
+  // request (as HAProxy's check-ssl); tcp checks stay plain connects. `tls_hosts`: each
+  // server's configured host, parallel to `servers`.
+  std::shared_ptr<const tls::ClientContext> tls;
+  std::vector<std::string> tls_hosts;
 };
 
 class Monitor {

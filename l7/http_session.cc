@@ -213,8 +213,9 @@ HttpSession::Io HttpSession::read_into(tcp::socket& s, Buffer& b, std::size_t ca
   if (b.tail_room() == 0) b.compact();
   if (b.tail_room() == 0) return Io::kFull;
   for (;;) {
-    const ssize_t n = tls_ != nullptr && &s == &client_
-                          ? tls_recv(b.tail(), b.tail_room())
+    const ssize_t n = tls_ != nullptr && &s == &client_ ? tls_recv(b.tail(), b.tail_room())
+                      : &s != &client_ && up_->tls
+                          ? up_tls_recv(b.tail(), b.tail_room())
                           : ::recv(s.native_handle(), b.tail(), b.tail_room(), MSG_DONTWAIT);
     if (n > 0) {
       b.produce(static_cast<std::size_t>(n));
@@ -237,6 +238,7 @@ HttpSession::Io HttpSession::read_into(tcp::socket& s, Buffer& b, std::size_t ca
 
 ssize_t HttpSession::send_to(tcp::socket& s, iovec* iov, int count) {
   const ssize_t w = tls_ != nullptr && &s == &client_ ? tls_send(iov, count)
+                    : &s != &client_ && up_->tls      ? up_tls_send(iov, count)
                                                       : send_iov(s.native_handle(), iov, count);
   if (w > 0) {
     if (&s == &client_) {
@@ -542,7 +544,7 @@ void HttpSession::connect_to(const balance::Server* s) {
     log_->backend = backend.name;
     log_->server = s->name;
   }
-  up_ = retry_same_ ? nullptr : wc_.pool.take(s->id);
+  up_ = retry_same_ ? nullptr : wc_.pool.take(s->id, backend.tls ? backend.tls->id() : 0);
   retry_same_ = false;
   if (up_) {
     reused_ = true;
@@ -655,7 +657,70 @@ void HttpSession::on_connected(const std::error_code& ec) {
   std::error_code ignored;
   up_->sock.non_blocking(true, ignored);
   up_->sock.set_option(tcp::no_delay(true), ignored);
+  if (backend_->tls) {
+    up_->tls = std::make_unique<tls::TlsConn>(backend_->tls, up_->sock.native_handle(),
+                                              backend_->tls_host(server_->id), &wc_.pool.sessions,
+                                              server_->id);
+    up_->tls_id = backend_->tls->id();
+    set_deadline(backend_->connect_timeout);
+    return up_handshake();
+  }
   start_exchange();
+}
+
+void HttpSession::up_handshake() {
+  tcp::socket::wait_type wait = tcp::socket::wait_read;
+  switch (up_->tls->handshake()) {
+    case tls::TlsConn::Result::kOk:
+      return start_exchange();
+    case tls::TlsConn::Result::kWantRead:
+      break;
+    case tls::TlsConn::Result::kWantWrite:
+      wait = tcp::socket::wait_write;
+      break;
+    case tls::TlsConn::Result::kEof:
+    case tls::TlsConn::Result::kError:
+      return up_handshake_failed(tls::handshake_failure(*up_->tls));
+  }
+  up_->sock.async_wait(wait, [self = shared_from_this(), conn = up_](const std::error_code& ec) {
+    if (self->phase_ != Phase::kConnect || self->up_ != conn) return;
+    if (ec == asio::error::operation_aborted) return;
+    self->up_handshake();
+  });
+}
+
+// A server we cannot talk TLS to (bad chain, wrong name, refused our certificate) counts as
+// one that refused the connection: the next server, a passive-health failure, a clear log.
+void HttpSession::up_handshake_failed(const std::string& why) {
+  balance::record_failure(*server_);
+  ss_->connect_failures.add();
+  // A session the server no longer accepts must not be offered again and again.
+  wc_.pool.sessions.drop(server_->id);
+  LOG_WARN("{}: TLS handshake with {}/{} ({}) failed: {}", lis_->name, server_->backend,
+           server_->name, server_->endpoint.address().to_string(), why);
+  retry_or_fail("upstream TLS handshake failed", 502);
+}
+
+ssize_t HttpSession::up_tls_recv(char* p, std::size_t cap) {
+  const ssize_t n = upstream_tls_recv(*up_, p, cap);
+  // A TLS error, or a fresh connection the server drops (TLS 1.3: a server that refuses our
+  // certificate says so only after the handshake); a stale pooled one is retried quietly.
+  if (n < 0 && errno != EAGAIN && (errno == EPROTO || !reused_)) {
+    LOG_WARN("{}: TLS read from {}/{} failed: {}", lis_->name, server_->backend, server_->name,
+             up_->tls->error());
+  }
+  return n;
+}
+
+ssize_t HttpSession::up_tls_send(const iovec* iov, int count) {
+  const ssize_t w = upstream_tls_send(*up_, iov, count);
+  // A TLS error, or a fresh connection the server drops (TLS 1.3: a server that refuses our
+  // certificate says so only after the handshake); a stale pooled one is retried quietly.
+  if (w < 0 && errno != EAGAIN && (errno == EPROTO || !reused_)) {
+    LOG_WARN("{}: TLS write to {}/{} failed: {}", lis_->name, server_->backend, server_->name,
+             up_->tls->error());
+  }
+  return w;
 }
 
 // A request may go to another attempt only while nothing of it is lost: no body byte has left
@@ -689,7 +754,17 @@ void HttpSession::start_exchange() {
 void HttpSession::wait_up_read() {
   if (!up_ || up_->read_wait || phase_ == Phase::kClosed) return;
   up_->read_wait = true;
-  up_->sock.async_wait(tcp::socket::wait_read,
+  if (up_->tls && up_->tls->has_buffered()) {
+    // Decrypted bytes wait inside OpenSSL: the socket may never turn readable for them.
+    asio::post(wc_.worker.io(), [self = shared_from_this(), conn = up_] {
+      conn->read_wait = false;
+      if (self->up_ != conn) return;
+      if (self->phase_ == Phase::kTunnel) return self->tunnel_pump();
+      if (self->phase_ == Phase::kExchange) self->pump_response();
+    });
+    return;
+  }
+  up_->sock.async_wait(up_->tls_read_wants_write ? tcp::socket::wait_write : tcp::socket::wait_read,
                        [self = shared_from_this(), conn = up_](const std::error_code& ec) {
                          conn->read_wait = false;
                          if (self->up_ != conn || ec == asio::error::operation_aborted) return;
@@ -701,7 +776,7 @@ void HttpSession::wait_up_read() {
 void HttpSession::wait_up_write() {
   if (!up_ || up_->write_wait || phase_ == Phase::kClosed) return;
   up_->write_wait = true;
-  up_->sock.async_wait(tcp::socket::wait_write,
+  up_->sock.async_wait(up_->tls_write_wants_read ? tcp::socket::wait_read : tcp::socket::wait_write,
                        [self = shared_from_this(), conn = up_](const std::error_code& ec) {
                          conn->write_wait = false;
                          if (self->up_ != conn || ec == asio::error::operation_aborted) return;
@@ -719,7 +794,8 @@ void HttpSession::release_upstream(bool reusable) {
   if (!up_) return;
   auto conn = std::move(up_);
   up_.reset();
-  if (reusable) {
+  // Plaintext left inside OpenSSL is bytes nobody asked for, as up_extra_ is for plain TCP.
+  if (reusable && !(conn->tls && conn->tls->has_buffered())) {
     wc_.pool.put(std::move(conn), backend_->max_idle, backend_->idle_timeout);
   } else {
     std::error_code ec;
@@ -1080,6 +1156,7 @@ void HttpSession::tunnel_pump() {
         d.eof = true;
         std::error_code ec;
         if (tls_ && &d.to == &client_) tls_->shutdown();
+        if (&d.to != &client_ && up_->tls) up_->tls->shutdown();
         d.to.shutdown(tcp::socket::shutdown_send, ec);
         break;
       }

@@ -91,6 +91,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void leave_queue();
   friend void serve_queue(WorkerContext& wc);
   void on_connected(const std::error_code& ec);
+  // Backends with tls: the handshake after the TCP connect (phase kConnect, so connect_timeout
+  // bounds it and a failure takes the failed-connect path), then the upstream side of
+  // read_into/send_to goes through up_->tls like the client side through tls_.
+  void up_handshake();
+  void up_handshake_failed(const std::string& why);
+  ssize_t up_tls_recv(char* p, std::size_t cap);
+  ssize_t up_tls_send(const iovec* iov, int count);
   void retry_or_fail(const char* reason, int status);
   void start_exchange();
   void wait_up_read();

@@ -149,8 +149,19 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
         continue;
       }
       server->id = ids.get(bc.name, sc.name, server->endpoint);
+      if (bc.tls.enabled) backend->tls_hosts.emplace_back(server->id, sc.address.host);
       raw.push_back(server.get());
       backend->servers.push_back(std::move(server));
+    }
+    if (bc.tls.enabled) {
+      // Read now, on every (re)load, as listener certificates are: a failed reload keeps the old.
+      const std::vector<std::string> alpn = {backend->h2 ? "h2" : "http/1.1"};
+      const std::string path = fmt::format("backends[{}].tls", b);
+      backend->tls = tls::ClientContext::build(bc.tls, path, alpn, errors);
+      backend->check_tls = backend->tls;
+      if (backend->h2 && backend->tls) {
+        backend->check_tls = tls::ClientContext::build(bc.tls, path, {"http/1.1"}, errors);
+      }
     }
     backend->balancer = make_balancer(bc, raw);
     by_name[bc.name] = backend.get();

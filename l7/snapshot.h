@@ -23,6 +23,7 @@
 #include "l7/http1/parser.h"
 #include "l7/router/router.h"
 #include "metrics/registry.h"
+#include "tls/client_context.h"
 #include "tls/server_context.h"
 
 namespace fulcrum::l7 {
@@ -53,6 +54,21 @@ struct Backend {
   std::uint8_t send_proxy_protocol = 0;
   std::uint32_t retries = 2;
   bool h2 = false;  // protocol: h2 (l7/http2/h2_upstream.h)
+  // tls: connections to the servers are TLS from this client context; null for plain backends.
+  std::shared_ptr<const tls::ClientContext> tls;
+  // For http health checks, which speak HTTP/1.1: `tls` itself, except for protocol: h2
+  // backends, whose `tls` offers only h2 by ALPN.
+  std::shared_ptr<const tls::ClientContext> check_tls;
+  // With tls: each server's configured host (by Server::id), the name sent as SNI and verified
+  // unless the tls block names one.
+  std::vector<std::pair<std::uint32_t, std::string>> tls_hosts;
+  const std::string& tls_host(std::uint32_t id) const {
+    static const std::string kNone;
+    for (const auto& [sid, host] : tls_hosts) {
+      if (sid == id) return host;
+    }
+    return kNone;
+  }
 
   // The server with this Server::id, or null (sticky tables remember ids, not pointers, so
   // that they survive reloads).

@@ -7,15 +7,67 @@
 
 namespace fulcrum::l7 {
 
-std::shared_ptr<UpstreamConn> UpstreamPool::take(std::uint32_t server_id) {
-  if (server_id >= idle_.size() || idle_[server_id].empty()) return nullptr;
-  auto c = std::move(idle_[server_id].back());
-  idle_[server_id].pop_back();
-  set_total(total() - 1);
-  ++c->idle_gen;
-  std::error_code ec;
-  c->sock.cancel(ec);
-  return c;
+ssize_t upstream_tls_recv(UpstreamConn& c, char* p, std::size_t cap) {
+  std::size_t n = 0;
+  c.tls_read_wants_write = false;
+  switch (c.tls->read(p, cap, n)) {
+    case tls::TlsConn::Result::kOk:
+      return static_cast<ssize_t>(n);
+    case tls::TlsConn::Result::kWantWrite:
+      c.tls_read_wants_write = true;
+      [[fallthrough]];
+    case tls::TlsConn::Result::kWantRead:
+      errno = EAGAIN;
+      return -1;
+    case tls::TlsConn::Result::kEof:
+      return 0;
+    case tls::TlsConn::Result::kError:
+      break;
+  }
+  errno = EPROTO;
+  return -1;
+}
+
+ssize_t upstream_tls_send(UpstreamConn& c, const iovec* iov, int count) {
+  std::size_t n = 0;
+  c.tls_write_wants_read = false;
+  switch (c.tls->writev(iov, count, n)) {
+    case tls::TlsConn::Result::kOk:
+      return static_cast<ssize_t>(n);
+    case tls::TlsConn::Result::kWantRead:
+      c.tls_write_wants_read = true;
+      [[fallthrough]];
+    case tls::TlsConn::Result::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    case tls::TlsConn::Result::kEof:
+      errno = EPIPE;
+      return -1;
+    case tls::TlsConn::Result::kError:
+      break;
+  }
+  errno = EPROTO;
+  return -1;
+}
+
+std::shared_ptr<UpstreamConn> UpstreamPool::take(std::uint32_t server_id, std::uint64_t tls_id) {
+  if (server_id >= idle_.size()) return nullptr;
+  auto& list = idle_[server_id];
+  while (!list.empty()) {
+    auto c = std::move(list.back());
+    list.pop_back();
+    set_total(total() - 1);
+    ++c->idle_gen;
+    std::error_code ec;
+    if (c->tls_id != tls_id) {
+      c->sock.close(ec);
+      continue;
+    }
+    c->sock.cancel(ec);
+    c->tls_read_wants_write = c->tls_write_wants_read = false;  // of its last user's waits
+    return c;
+  }
+  return nullptr;
 }
 
 void UpstreamPool::put(std::shared_ptr<UpstreamConn> c, std::uint32_t max_idle,
@@ -39,6 +91,15 @@ void UpstreamPool::watch(const std::shared_ptr<UpstreamConn>& c) {
   const std::uint64_t gen = c->idle_gen;
   c->sock.async_wait(asio::socket_base::wait_read, [this, c, gen](const std::error_code& ec) {
     if (c->idle_gen != gen || ec == asio::error::operation_aborted) return;
+    if (c->tls) {
+      // TLS 1.3 servers send session tickets after the handshake, whenever they like: reading
+      // through OpenSSL consumes them (and stores the session) and leaves nothing for us. Data,
+      // close_notify, EOF or an error drop the connection.
+      char buf[64];
+      std::size_t n = 0;
+      if (c->tls->read(buf, sizeof buf, n) == tls::TlsConn::Result::kWantRead) return watch(c);
+      return remove(c);
+    }
     char byte;
     const ssize_t n = ::recv(c->sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return watch(c);

@@ -11,6 +11,7 @@
 #include "core/version.h"
 #include "lbd/quick_mode.h"
 #include "lbd/server.h"
+#include "tls/client_context.h"
 #include "tls/server_context.h"
 
 namespace {
@@ -104,6 +105,13 @@ int main(int argc, char** argv) {
       if (!l.tls.enabled) continue;
       fulcrum::tls::ServerContext::build(l.tls, l.name, fmt::format("listeners[{}].tls", i), false,
                                          tls_errors);
+    }
+    for (std::size_t i = 0; i < r.config->backends.size(); ++i) {
+      const auto& b = r.config->backends[i];
+      if (!b.tls.enabled) continue;
+      const bool h2 = b.protocol == fulcrum::config::UpstreamProtocol::kH2;
+      fulcrum::tls::ClientContext::build(b.tls, fmt::format("backends[{}].tls", i),
+                                         {h2 ? "h2" : "http/1.1"}, tls_errors);
     }
     if (!tls_errors.empty()) return print_errors(tls_errors);
     fmt::print("{}: ok\n", config_path);

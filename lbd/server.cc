@@ -546,7 +546,11 @@ void Server::monitor(const std::shared_ptr<const l7::Snapshot>& snap) {
   for (std::size_t b = 0; b < snap->backends.size(); ++b) {
     const auto& bc = snap->config->backends[b];
     health::BackendToCheck c{bc.name, {}, bc.health_check, bc.outlier};
-    for (const auto& s : snap->backends[b]->servers) c.servers.push_back(s.get());
+    c.tls = snap->backends[b]->check_tls;
+    for (const auto& s : snap->backends[b]->servers) {
+      c.servers.push_back(s.get());
+      if (c.tls) c.tls_hosts.push_back(snap->backends[b]->tls_host(s->id));
+    }
     backends.push_back(std::move(c));
   }
   monitor_ = std::make_unique<health::Monitor>(control_, std::move(backends), previous);

@@ -22,6 +22,16 @@ TlsConn::TlsConn(std::shared_ptr<const ServerContext> ctx, int fd)
   SSL_set_accept_state(ssl_);
 }
 
+TlsConn::TlsConn(std::shared_ptr<const ClientContext> ctx, int fd, std::string_view server_host,
+                 SessionCache* sessions, std::uint32_t server_id)
+    : ssl_(ctx->new_ssl(server_host)),
+      client_(std::make_unique<ClientSide>(ClientSide{std::move(ctx), sessions, server_id})) {
+  if (ssl_ == nullptr) return;
+  SSL_set_fd(ssl_, fd);
+  ClientContext::attach(ssl_, *client_);
+  SSL_set_connect_state(ssl_);
+}
+
 TlsConn::~TlsConn() {
   if (ssl_ != nullptr) SSL_free(ssl_);
 }

@@ -1,4 +1,5 @@
-// tls/tls_conn.h — a server-side TLS stream over a connected non-blocking socket.
+// tls/tls_conn.h — a TLS stream over a connected non-blocking socket: server side (clients of
+// a TLS listener) or client side (lbd to a backend's servers).
 //
 // The caller keeps doing readiness-based I/O on its socket: each call tries once and says what
 // to wait for. Two rules the caller must follow:
@@ -20,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "tls/client_context.h"
 #include "tls/server_context.h"
 
 namespace fulcrum::tls {
@@ -33,6 +35,10 @@ class TlsConn {
 
   // Null SSL (out of memory) shows as kError on the first call.
   TlsConn(std::shared_ptr<const ServerContext> ctx, int fd);
+  // Client side (lbd to a server, tls/client_context.h): SNI and verified name from `ctx` and
+  // the server's configured host; offers the server's session from `sessions` (null: none).
+  TlsConn(std::shared_ptr<const ClientContext> ctx, int fd, std::string_view server_host,
+          SessionCache* sessions, std::uint32_t server_id);
   ~TlsConn();
   TlsConn(const TlsConn&) = delete;
   TlsConn& operator=(const TlsConn&) = delete;
@@ -73,6 +79,7 @@ class TlsConn {
   std::string subject_;
   bool subject_done_ = false;
   bool write_pending_ = false;
+  std::unique_ptr<ClientSide> client_;  // client side only
 };
 
 }  // namespace fulcrum::tls

@@ -33,10 +33,15 @@ void H2Session::pump_up_write(const StreamPtr& sp) {
       iov[n++] = {st.body.data() + st.body_sent, st.body.size() - st.body_sent};
     }
     if (n == 0) return;
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = static_cast<std::size_t>(n);
-    const ssize_t w = ::sendmsg(st.up->sock.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t w;
+    if (st.up->tls) {
+      w = upstream_tls_send(*st.up, iov, n);
+    } else {
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = static_cast<std::size_t>(n);
+      w = ::sendmsg(st.up->sock.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return wait_up(sp, true);
@@ -85,8 +90,9 @@ void H2Session::pump_up_read(const StreamPtr& sp) {
       st.up_paused = true;  // the client must take some first (flush() resumes)
       return;
     }
-    const ssize_t n =
-        ::recv(st.up->sock.native_handle(), st.uin.tail(), st.uin.tail_room(), MSG_DONTWAIT);
+    const ssize_t n = st.up->tls ? upstream_tls_recv(*st.up, st.uin.tail(), st.uin.tail_room())
+                                 : ::recv(st.up->sock.native_handle(), st.uin.tail(),
+                                          st.uin.tail_room(), MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       st.uin.release_if_empty();
@@ -263,12 +269,14 @@ void H2Session::start_h2_upstream(const StreamPtr& sp) {
   Stream& st = *sp;
   const Backend& backend = *st.backend;
   const balance::Server& s = *st.server;
-  if (!http2::to_upstream_nva(st.head, st.te_trailers, wc_.req_scratch, st.hdr_store, nva_)) {
+  if (!http2::to_upstream_nva(st.head, st.te_trailers, wc_.req_scratch, st.hdr_store, nva_,
+                              backend.tls != nullptr)) {
     return respond_error(st, 502, "request head not convertible to HTTP/2");
   }
   if (!st.binding) st.binding = std::make_unique<UpBinding>(this, &st);
   H2UpstreamPool& pool = h2_upstream_pool(wc_.worker.io(), &wc_.draining);
-  st.h2up = pool.get(s.id, s.endpoint, st.ss, backend.connect_timeout, backend.idle_timeout);
+  st.h2up = pool.get(s.id, s.endpoint, st.ss, backend.connect_timeout, backend.idle_timeout,
+                     {backend.tls, backend.tls_host(s.id), &wc_.pool.sessions});
   // Until the connection is up this is a connect wait; UpBinding::on_up_sent ends it (at once,
   // from submit(), on a connection that is up already).
   st.connecting = true;

@@ -190,7 +190,7 @@ void to_response_nva(const http1::ResponseHead& h, const CompiledHeaderOps* ops,
 }
 
 bool to_upstream_nva(std::string_view h1_head, bool te_trailers, http1::RequestHead& h,
-                     std::string& store, std::vector<nghttp2_nv>& nva) {
+                     std::string& store, std::vector<nghttp2_nv>& nva, bool https) {
   http1::Limits limits;
   limits.max_head = h1_head.size() + 1;
   limits.max_request_line = limits.max_head;
@@ -200,7 +200,7 @@ bool to_upstream_nva(std::string_view h1_head, bool te_trailers, http1::RequestH
   }
   NvBuilder b(store);
   b.put(":method", h.method);
-  b.put(":scheme", "http");
+  b.put(":scheme", https ? "https" : "http");
   b.put(":authority", h.host);
   b.put(":path", h.target);
   for (std::size_t i = 0; i < h.header_count; ++i) {

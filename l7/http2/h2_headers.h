@@ -60,8 +60,9 @@ void to_response_nva(const http1::ResponseHead& h, const CompiledHeaderOps* ops,
 // X-Forwarded-*, header rules and path rewrites are exactly those of HTTP/1.1): pseudo-fields
 // from the request line and Host, the rest lower-cased without connection-specific fields, and
 // "te: trailers" when the client asked for trailers (gRPC). False if `h1_head` does not parse.
+// `https`: the server is reached over TLS (:scheme https).
 bool to_upstream_nva(std::string_view h1_head, bool te_trailers, http1::RequestHead& scratch,
-                     std::string& store, std::vector<nghttp2_nv>& nva);
+                     std::string& store, std::vector<nghttp2_nv>& nva, bool https = false);
 
 // A response head (status > 0) or trailers (status 0) from an HTTP/2 server, for the client:
 // connection-specific fields dropped, `ops` and `extra_line` applied as in to_response_nva.

@@ -107,6 +107,9 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   void leave_queue(Stream& st);
   void arm_queue_poll();
   void on_connected(const StreamPtr& st, const std::error_code& ec);
+  // Backends with tls: the handshake after the TCP connect, still `connecting` (so the connect
+  // timeout bounds it and a failure takes the failed-connect path).
+  void up_handshake(const StreamPtr& st);
   void retry_or_fail(const StreamPtr& st, const char* reason, int status);
   void pump_up_write(const StreamPtr& st);
   void pump_up_read(const StreamPtr& st);

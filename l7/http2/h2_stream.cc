@@ -341,7 +341,7 @@ void H2Session::connect_to(const StreamPtr& sp, const balance::Server* s) {
     st.log->server = s->name;
   }
   if (backend.h2) return start_h2_upstream(sp);
-  st.up = st.retry_same ? nullptr : wc_.pool.take(s->id);
+  st.up = st.retry_same ? nullptr : wc_.pool.take(s->id, backend.tls ? backend.tls->id() : 0);
   st.retry_same = false;
   st.head_sent = 0;
   if (st.up) {
@@ -380,10 +380,58 @@ void H2Session::on_connected(const StreamPtr& sp, const std::error_code& ec) {
   std::error_code ignored;
   st.up->sock.non_blocking(true, ignored);
   st.up->sock.set_option(tcp::no_delay(true), ignored);
+  if (st.backend->tls) {
+    const Backend& b = *st.backend;
+    st.up->tls = std::make_unique<tls::TlsConn>(b.tls, st.up->sock.native_handle(),
+                                                b.tls_host(st.server->id), &wc_.pool.sessions,
+                                                st.server->id);
+    st.up->tls_id = b.tls->id();
+    st.connecting = true;
+    st.deadline = std::min(Clock::now() + b.connect_timeout, st.total_deadline);
+    return up_handshake(sp);
+  }
   st.sent_at = Clock::now();
   st.deadline = std::min(Clock::now() + st.backend->response_timeout, st.total_deadline);
   pump_up_write(sp);
   if (!st.closed && st.up) pump_up_read(sp);
+}
+
+void H2Session::up_handshake(const StreamPtr& sp) {
+  Stream& st = *sp;
+  tcp::socket::wait_type wait = tcp::socket::wait_read;
+  switch (st.up->tls->handshake()) {
+    case tls::TlsConn::Result::kOk:
+      st.connecting = false;
+      st.sent_at = Clock::now();
+      st.deadline = std::min(Clock::now() + st.backend->response_timeout, st.total_deadline);
+      pump_up_write(sp);
+      if (!st.closed && st.up) pump_up_read(sp);
+      return;
+    case tls::TlsConn::Result::kWantRead:
+      break;
+    case tls::TlsConn::Result::kWantWrite:
+      wait = tcp::socket::wait_write;
+      break;
+    case tls::TlsConn::Result::kEof:
+    case tls::TlsConn::Result::kError: {
+      // As a refused connect: the next server, a passive-health failure, a clear log.
+      balance::record_failure(*st.server);
+      st.ss->connect_failures.add();
+      wc_.pool.sessions.drop(st.server->id);
+      LOG_WARN("{}: TLS handshake with {}/{} ({}) failed: {}", lis_->name, st.server->backend,
+               st.server->name, st.server->endpoint.address().to_string(),
+               tls::handshake_failure(*st.up->tls));
+      return retry_or_fail(sp, "upstream TLS handshake failed", 502);
+    }
+  }
+  st.up->sock.async_wait(wait,
+                         [self = shared_from_this(), sp, conn = st.up](const std::error_code& ec) {
+                           if (self->closed_ || sp->closed || sp->up != conn || !sp->connecting)
+                             return;
+                           if (ec == asio::error::operation_aborted) return;
+                           self->up_handshake(sp);
+                           self->flush();
+                         });
 }
 
 void H2Session::retry_or_fail(const StreamPtr& sp, const char* reason, int status) {
@@ -416,7 +464,7 @@ void H2Session::release_upstream(Stream& st, bool reusable) {
   auto conn = std::move(st.up);
   st.up.reset();
   st.connecting = false;
-  if (reusable) {
+  if (reusable && !(conn->tls && conn->tls->has_buffered())) {
     wc_.pool.put(std::move(conn), st.backend->max_idle, st.backend->idle_timeout);
   } else {
     std::error_code ec;
@@ -429,8 +477,20 @@ void H2Session::wait_up(const StreamPtr& sp, bool write) {
   bool& flag = write ? c.write_wait : c.read_wait;
   if (flag) return;
   flag = true;
+  if (!write && c.tls && c.tls->has_buffered()) {
+    // Decrypted bytes wait inside OpenSSL: the socket may never turn readable for them.
+    asio::post(wc_.worker.io(), [self = shared_from_this(), sp, conn = sp->up] {
+      conn->read_wait = false;
+      if (self->closed_ || sp->closed || sp->up != conn) return;
+      self->pump_up_read(sp);
+      self->schedule_flush();
+    });
+    return;
+  }
+  // Over TLS a read may need the socket writable, a write readable.
+  const bool want_write = write ? !c.tls_write_wants_read : c.tls_read_wants_write;
   c.sock.async_wait(
-      write ? tcp::socket::wait_write : tcp::socket::wait_read,
+      want_write ? tcp::socket::wait_write : tcp::socket::wait_read,
       [self = shared_from_this(), sp, conn = sp->up, write](const std::error_code& ec) {
         (write ? conn->write_wait : conn->read_wait) = false;
         if (self->closed_ || sp->closed || sp->up != conn) return;

@@ -48,9 +48,16 @@ H2UpConn::~H2UpConn() {
 }
 
 void H2UpConn::connect(const tcp::endpoint& ep, std::chrono::milliseconds timeout,
-                       std::chrono::milliseconds idle_timeout, const bool* draining) {
+                       std::chrono::milliseconds idle_timeout, const bool* draining,
+                       const H2UpTls& tls) {
   idle_timeout_ = idle_timeout;
   draining_ = draining;
+  if (tls.ctx) {
+    tls_ctx_ = tls.ctx;
+    tls_host_ = std::string(tls.host);
+    sessions_ = tls.sessions;
+    tls_id_ = tls.ctx->id();
+  }
   timer_.expires_after(timeout);
   timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
     if (ec || self->connected_ || self->closed_) return;
@@ -68,11 +75,103 @@ void H2UpConn::on_connected(const std::error_code& ec) {
     if (stats_) stats_->connect_failures.add();
     return close("connect failed");
   }
-  connected_ = true;
   std::error_code ignored;
-  timer_.cancel();
   sock_.non_blocking(true, ignored);
   sock_.set_option(tcp::no_delay(true), ignored);
+  if (tls_ctx_) {
+    tls_ = std::make_unique<tls::TlsConn>(tls_ctx_, sock_.native_handle(), tls_host_, sessions_,
+                                          server_id_);
+    return handshake();
+  }
+  on_up();
+}
+
+void H2UpConn::handshake() {
+  tcp::socket::wait_type wait = tcp::socket::wait_read;
+  switch (tls_->handshake()) {
+    case tls::TlsConn::Result::kOk:
+      // Without ALPN "h2" the server would read our preface as a broken HTTP/1.1 request.
+      if (tls_->alpn() != "h2") {
+        if (stats_) stats_->connect_failures.add();
+        LOG_WARN(
+            "HTTP/2 upstream (server {}): the server did not select h2 by ALPN ({}); a "
+            "protocol: h2 backend with tls needs h2 over TLS",
+            server_id_, tls_->alpn().empty() ? "no ALPN" : tls_->alpn());
+        return close("server did not select h2 (ALPN)");
+      }
+      return on_up();
+    case tls::TlsConn::Result::kWantRead:
+      break;
+    case tls::TlsConn::Result::kWantWrite:
+      wait = tcp::socket::wait_write;
+      break;
+    case tls::TlsConn::Result::kEof:
+    case tls::TlsConn::Result::kError: {
+      if (stats_) stats_->connect_failures.add();
+      if (sessions_) sessions_->drop(server_id_);
+      std::error_code ec;
+      const auto peer = sock_.remote_endpoint(ec);
+      LOG_WARN("HTTP/2 upstream (server {}) {}: TLS handshake failed: {}", server_id_,
+               ec ? std::string("?") : peer.address().to_string(), tls::handshake_failure(*tls_));
+      return close("upstream TLS handshake failed");
+    }
+  }
+  sock_.async_wait(wait, [self = shared_from_this()](const std::error_code& ec) {
+    if (self->closed_ || ec == asio::error::operation_aborted) return;
+    self->handshake();
+  });
+}
+
+ssize_t H2UpConn::recv_some(char* buf, std::size_t cap) {
+  if (!tls_) return ::recv(sock_.native_handle(), buf, cap, MSG_DONTWAIT);
+  std::size_t n = 0;
+  tls_read_wants_write_ = false;
+  switch (tls_->read(buf, cap, n)) {
+    case tls::TlsConn::Result::kOk:
+      return static_cast<ssize_t>(n);
+    case tls::TlsConn::Result::kWantWrite:
+      tls_read_wants_write_ = true;
+      [[fallthrough]];
+    case tls::TlsConn::Result::kWantRead:
+      errno = EAGAIN;
+      return -1;
+    case tls::TlsConn::Result::kEof:
+      return 0;
+    case tls::TlsConn::Result::kError:
+      break;
+  }
+  errno = EPROTO;
+  return -1;
+}
+
+// After EAGAIN the caller retries with the same bytes (out_ from out_sent_), as OpenSSL wants.
+ssize_t H2UpConn::send_some(const char* p, std::size_t len) {
+  if (!tls_) return ::send(sock_.native_handle(), p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  iovec iov{const_cast<char*>(p), len};
+  std::size_t n = 0;
+  tls_write_wants_read_ = false;
+  switch (tls_->writev(&iov, 1, n)) {
+    case tls::TlsConn::Result::kOk:
+      return static_cast<ssize_t>(n);
+    case tls::TlsConn::Result::kWantRead:
+      tls_write_wants_read_ = true;
+      [[fallthrough]];
+    case tls::TlsConn::Result::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    case tls::TlsConn::Result::kEof:
+      errno = EPIPE;
+      return -1;
+    case tls::TlsConn::Result::kError:
+      break;
+  }
+  errno = EPROTO;
+  return -1;
+}
+
+void H2UpConn::on_up() {
+  connected_ = true;
+  timer_.cancel();
   for (auto& [id, e] : streams_) {
     if (e.user) e.user->on_up_sent();
   }
@@ -190,8 +289,7 @@ void H2UpConn::flush() {
       }
       if (out_.empty()) break;
     }
-    const ssize_t w = ::send(sock_.native_handle(), out_.data() + out_sent_,
-                             out_.size() - out_sent_, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t w = send_some(out_.data() + out_sent_, out_.size() - out_sent_);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return close("write failed");
@@ -202,7 +300,7 @@ void H2UpConn::flush() {
   }
   if (out_sent_ < out_.size() && !write_wait_) {
     write_wait_ = true;
-    sock_.async_wait(tcp::socket::wait_write,
+    sock_.async_wait(tls_write_wants_read_ ? tcp::socket::wait_read : tcp::socket::wait_write,
                      [self = shared_from_this()](const std::error_code& ec) {
                        self->write_wait_ = false;
                        if (ec || self->closed_) return;
@@ -218,12 +316,12 @@ void H2UpConn::flush() {
 void H2UpConn::on_readable() {
   char buf[16 * 1024];
   for (int budget = kBudget; budget > 0 && !closed_; --budget) {
-    const ssize_t n = ::recv(sock_.native_handle(), buf, sizeof buf, MSG_DONTWAIT);
+    const ssize_t n = recv_some(buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       if (!read_wait_) {
         read_wait_ = true;
-        sock_.async_wait(tcp::socket::wait_read,
+        sock_.async_wait(tls_read_wants_write_ ? tcp::socket::wait_write : tcp::socket::wait_read,
                          [self = shared_from_this()](const std::error_code& ec) {
                            self->read_wait_ = false;
                            if (ec || self->closed_) return;
@@ -349,16 +447,19 @@ ssize_t H2UpConn::read_body(nghttp2_session*, std::int32_t id, std::uint8_t* buf
 std::shared_ptr<H2UpConn> H2UpstreamPool::get(std::uint32_t server_id, const tcp::endpoint& ep,
                                               metrics::ServerSlot* stats,
                                               std::chrono::milliseconds timeout,
-                                              std::chrono::milliseconds idle_timeout) {
+                                              std::chrono::milliseconds idle_timeout,
+                                              const H2UpTls& tls) {
   auto& list = conns_[server_id];
   list.erase(std::remove_if(list.begin(), list.end(),
                             [](const std::shared_ptr<H2UpConn>& c) { return c->closed(); }),
              list.end());
+  // A connection made before a reload changed the backend's TLS is left to idle out.
+  const std::uint64_t tls_id = tls.ctx ? tls.ctx->id() : 0;
   for (const auto& c : list) {
-    if (c->has_room()) return c;
+    if (c->has_room() && c->tls_id() == tls_id) return c;
   }
   auto c = std::make_shared<H2UpConn>(io_, server_id, stats);
-  c->connect(ep, timeout, idle_timeout, draining_);
+  c->connect(ep, timeout, idle_timeout, draining_, tls);
   list.push_back(c);
   return c;
 }

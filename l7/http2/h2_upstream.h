@@ -23,6 +23,7 @@
 
 #include "l7/http2/h2_headers.h"
 #include "metrics/stats.h"
+#include "tls/tls_conn.h"
 
 namespace fulcrum::l7 {
 
@@ -46,6 +47,14 @@ class H2UpstreamUser {
   virtual void on_up_sent() {}
 };
 
+// TLS to the server (backends with tls): h2 over TLS, offered by ALPN and required. A null
+// context: cleartext h2c with prior knowledge.
+struct H2UpTls {
+  std::shared_ptr<const tls::ClientContext> ctx;
+  std::string_view host;                  // the server's configured host (SNI, verified name)
+  tls::SessionCache* sessions = nullptr;  // the worker's, for resumption
+};
+
 class H2UpConn : public std::enable_shared_from_this<H2UpConn> {
  public:
   H2UpConn(asio::io_context& io, std::uint32_t server_id, metrics::ServerSlot* stats);
@@ -54,8 +63,9 @@ class H2UpConn : public std::enable_shared_from_this<H2UpConn> {
   H2UpConn& operator=(const H2UpConn&) = delete;
 
   // `draining` (the worker's flag) closes an idle connection at once.
+  // The connect timeout covers the TLS handshake too.
   void connect(const asio::ip::tcp::endpoint& ep, std::chrono::milliseconds timeout,
-               std::chrono::milliseconds idle_timeout, const bool* draining);
+               std::chrono::milliseconds idle_timeout, const bool* draining, const H2UpTls& tls);
   // Opens a stream; -1 if the connection cannot take one (the caller picks another).
   std::int32_t submit(const std::vector<nghttp2_nv>& nva, bool has_body, H2UpstreamUser* user);
   void resume(std::int32_t id);                  // more request body is there
@@ -65,6 +75,7 @@ class H2UpConn : public std::enable_shared_from_this<H2UpConn> {
   bool has_room() const;
   bool closed() const { return closed_; }
   std::uint32_t server_id() const { return server_id_; }
+  std::uint64_t tls_id() const { return tls_id_; }  // the client context's id; 0: h2c
   void close(const char* reason);
 
  private:
@@ -78,6 +89,11 @@ class H2UpConn : public std::enable_shared_from_this<H2UpConn> {
   static ssize_t read_body(nghttp2_session*, std::int32_t id, std::uint8_t* buf, std::size_t length,
                            std::uint32_t* flags, nghttp2_data_source* src, void* u);
   void on_connected(const std::error_code& ec);
+  void handshake();
+  void on_up();  // connected (and TLS done): streams may go
+  // recv/send on the socket, or through TLS with their results (-1 with EAGAIN: wait).
+  ssize_t recv_some(char* buf, std::size_t cap);
+  ssize_t send_some(const char* p, std::size_t n);
   void on_readable();
   void flush();
   void schedule_flush();
@@ -102,6 +118,13 @@ class H2UpConn : public std::enable_shared_from_this<H2UpConn> {
   std::chrono::milliseconds idle_timeout_{};
   std::chrono::steady_clock::time_point idle_since_{};
   const bool* draining_ = nullptr;
+  std::unique_ptr<tls::TlsConn> tls_;  // h2 over TLS; null: h2c
+  std::shared_ptr<const tls::ClientContext> tls_ctx_;
+  std::string tls_host_;
+  tls::SessionCache* sessions_ = nullptr;
+  std::uint64_t tls_id_ = 0;
+  bool tls_read_wants_write_ = false;
+  bool tls_write_wants_read_ = false;
   bool connected_ = false;
   bool closed_ = false;
   bool read_wait_ = false;
@@ -117,7 +140,7 @@ class H2UpstreamPool {
   // A connection to `server_id` with room for a stream, connecting a new one when none has.
   std::shared_ptr<H2UpConn> get(std::uint32_t server_id, const asio::ip::tcp::endpoint& ep,
                                 metrics::ServerSlot* stats, std::chrono::milliseconds timeout,
-                                std::chrono::milliseconds idle_timeout);
+                                std::chrono::milliseconds idle_timeout, const H2UpTls& tls);
   void close_all();
 
  private:
