@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "l7/forward.h"
+#include "l7/http2/h1_h2_bridge.h"
 #include "l7/http2/h2_session.h"
 #include "l7/request_keys.h"
 
@@ -405,8 +406,20 @@ void HttpSession::process_head() {
     }
   }
   if (backend_ == nullptr) return send_error(404, "no route");
-  // Its servers speak HTTP/2 only (l7/http2/h2_upstream.h), which serves HTTP/2 clients.
-  if (backend_->h2) return send_error(502, "backend speaks HTTP/2 to HTTP/2 clients only");
+  if (backend_->h2) {
+    // An h2c upgrade offer is declined by serving HTTP/1.1 (RFC 9113 drops the mechanism); any
+    // other upgrade would need RFC 8441 extended CONNECT on the server side.
+    for (std::size_t i = 0; upgrade_ && i < h.header_count; ++i) {
+      if (http1::iequals(h.headers[i].name, "upgrade")) {
+        upgrade_ = !http1::iequals(h.headers[i].value, "h2c");
+      }
+    }
+    if (upgrade_) {
+      return send_error(502, "protocol upgrade (WebSocket) to an HTTP/2 backend is not supported");
+    }
+    if (!h2_) h2_ = std::make_unique<H1H2Bridge>(*this);
+    h2_->prepare(h);
+  }
   hash_ = backend_->hashes ? request_hash(h, path, query) : 0;
   sticky_ = backend_->sticky_cookie.empty() ? nullptr : sticky_server(h);
 
@@ -468,6 +481,10 @@ bool HttpSession::account_request_body() {
     }
     case http1::BodyKind::kChunked: {
       if (avail == 0) break;
+      if (backend_->h2) {  // HTTP/2 DATA carries the payload only
+        if (!h2_->dechunk_request()) return false;
+        break;
+      }
       const auto step = req_chunked_.feed({cin_.data() + req_fwd_, avail});
       if (step.status == http1::ParseStatus::kError) {
         send_error(400, step.reason);
@@ -544,6 +561,7 @@ void HttpSession::connect_to(const balance::Server* s) {
     log_->backend = backend.name;
     log_->server = s->name;
   }
+  if (backend.h2) return h2_->start(*s);
   up_ = retry_same_ ? nullptr : wc_.pool.take(s->id, backend.tls ? backend.tls->id() : 0);
   retry_same_ = false;
   if (up_) {
@@ -791,6 +809,7 @@ void HttpSession::release_upstream(bool reusable) {
     active_on_ = nullptr;
     if (wc_.queue_head != nullptr) wake_queue(wc_);
   }
+  if (h2_) h2_->release();
   if (!up_) return;
   auto conn = std::move(up_);
   up_.reset();
@@ -807,6 +826,7 @@ void HttpSession::release_upstream(bool reusable) {
 // Request: client -> upstream
 
 void HttpSession::pump_request() {
+  if (h2_ && h2_->active()) return h2_->pump();
   for (int budget = kPumpBudget; budget > 0 && phase_ == Phase::kExchange; --budget) {
     if (uout_sent_ < uout_.size() || req_fwd_ > 0) {
       iovec iov[2];
@@ -854,6 +874,7 @@ void HttpSession::pump_request() {
 // Response: upstream -> client
 
 void HttpSession::pump_response() {
+  if (h2_ && h2_->active()) return h2_->pump();
   for (int budget = kPumpBudget; budget > 0; --budget) {
     if (phase_ != Phase::kExchange) return;
     if (!cout_.empty() || resp_fwd_ > 0) {

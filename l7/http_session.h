@@ -30,6 +30,8 @@ struct iovec;
 
 namespace fulcrum::l7 {
 
+class H1H2Bridge;
+
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(WorkerContext& wc, std::shared_ptr<const Snapshot> snap, const Listener* listener,
@@ -48,6 +50,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpSession* list_next = nullptr;
 
  private:
+  // protocol: h2 backends: the server side of the exchange (l7/http2/h1_h2_bridge.h).
+  friend class H1H2Bridge;
+
   enum class Phase : std::uint8_t {
     kHandshake,  // TLS listeners: before the first request, bounded by handshake_timeout
     kIdle,
@@ -183,6 +188,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   std::unique_ptr<AccessRecord> log_;  // only when the listener logs
   std::unique_ptr<tls::TlsConn> tls_;  // TLS listeners only
+  std::unique_ptr<H1H2Bridge> h2_;     // made by the first request to a protocol: h2 backend
   asio::ip::address client_addr_;
   const char* retry_reason_ = "";
 

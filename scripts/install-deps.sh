@@ -11,7 +11,8 @@ pkgs=(cmake ninja-build g++ pkg-config make
 case "$profile" in
   build) ;;
   test)  pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
-               python3 curl wrk prometheus nghttp2-client nghttp2-server openssl) ;;
+               python3 curl wrk prometheus nghttp2-client nghttp2-server openssl
+               python3-h2) ;;
   bench) pkgs+=(wrk nghttp2-client iperf3 openssl python3 util-linux nginx
                libnginx-mod-stream haproxy caddy) ;;
   *) echo "install-deps: unknown profile '$profile' (build|test|bench)" >&2; exit 2 ;;

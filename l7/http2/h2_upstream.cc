@@ -379,8 +379,10 @@ int H2UpConn::on_frame_recv(nghttp2_session*, const nghttp2_frame* f, void* u) {
   H2UpstreamUser* user = e.user;
   if (f->hd.type == NGHTTP2_HEADERS) {
     if (!e.head_seen) {
-      if (e.status < 200) {  // interim response: not passed on
+      if (e.status < 200) {  // interim response: only HTTP/1.1 clients may get it
+        H2Fields fields = std::move(e.fields);
         e.fields.clear();
+        if (e.status != 101) user->on_up_interim(e.status, fields);
         return 0;
       }
       e.head_seen = true;

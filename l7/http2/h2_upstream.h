@@ -34,6 +34,8 @@ class H2UpstreamUser {
   virtual ~H2UpstreamUser() = default;
   // The response head (`fields` without pseudo-fields); `end`: no body follows.
   virtual void on_up_head(int status, H2Fields& fields, bool end) = 0;
+  // An informational (1xx, not 101) response before the head; HTTP/2 clients do not get them.
+  virtual void on_up_interim(int /*status*/, H2Fields& /*fields*/) {}
   virtual void on_up_data(const std::uint8_t* data, std::size_t len) = 0;
   virtual void on_up_trailers(H2Fields& fields) = 0;
   virtual void on_up_end() = 0;
