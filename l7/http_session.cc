@@ -143,48 +143,21 @@ void HttpSession::handshake_failed(metrics::TlsFailure why) {
 }
 
 ssize_t HttpSession::tls_recv(char* p, std::size_t cap) {
-  std::size_t n = 0;
-  tls_read_wants_write_ = false;
-  switch (tls_->read(p, cap, n)) {
-    case tls::TlsConn::Result::kOk:
-      return static_cast<ssize_t>(n);
-    case tls::TlsConn::Result::kWantWrite:
-      tls_read_wants_write_ = true;
-      [[fallthrough]];
-    case tls::TlsConn::Result::kWantRead:
-      errno = EAGAIN;
-      return -1;
-    case tls::TlsConn::Result::kEof:
-      return 0;
-    case tls::TlsConn::Result::kError:
-      break;
+  const ssize_t n = tls_->recv(p, cap, tls_read_wants_write_);
+  if (n < 0 && errno == EPROTO) {
+    LOG_DEBUG("{}: TLS read failed: {}", lis_->name, tls_->error());
+    errno = EPROTO;  // the caller reads it; logging may have changed it
   }
-  LOG_DEBUG("{}: TLS read failed: {}", lis_->name, tls_->error());
-  errno = EPROTO;
-  return -1;
+  return n;
 }
 
 ssize_t HttpSession::tls_send(const iovec* iov, int count) {
-  std::size_t n = 0;
-  tls_write_wants_read_ = false;
-  switch (tls_->writev(iov, count, n)) {
-    case tls::TlsConn::Result::kOk:
-      return static_cast<ssize_t>(n);
-    case tls::TlsConn::Result::kWantRead:
-      tls_write_wants_read_ = true;
-      [[fallthrough]];
-    case tls::TlsConn::Result::kWantWrite:
-      errno = EAGAIN;
-      return -1;
-    case tls::TlsConn::Result::kEof:
-      errno = EPIPE;
-      return -1;
-    case tls::TlsConn::Result::kError:
-      break;
+  const ssize_t w = tls_->send(iov, count, tls_write_wants_read_);
+  if (w < 0 && errno == EPROTO) {
+    LOG_DEBUG("{}: TLS write failed: {}", lis_->name, tls_->error());
+    errno = EPROTO;  // the caller reads it; logging may have changed it
   }
-  LOG_DEBUG("{}: TLS write failed: {}", lis_->name, tls_->error());
-  errno = EPROTO;
-  return -1;
+  return w;
 }
 
 // The client's address as text, formatted when a request needs it rather than kept per
@@ -724,8 +697,10 @@ ssize_t HttpSession::up_tls_recv(char* p, std::size_t cap) {
   // A TLS error, or a fresh connection the server drops (TLS 1.3: a server that refuses our
   // certificate says so only after the handshake); a stale pooled one is retried quietly.
   if (n < 0 && errno != EAGAIN && (errno == EPROTO || !reused_)) {
+    const int e = errno;  // the caller reads it; logging may change it
     LOG_WARN("{}: TLS read from {}/{} failed: {}", lis_->name, server_->backend, server_->name,
              up_->tls->error());
+    errno = e;
   }
   return n;
 }
@@ -735,8 +710,10 @@ ssize_t HttpSession::up_tls_send(const iovec* iov, int count) {
   // A TLS error, or a fresh connection the server drops (TLS 1.3: a server that refuses our
   // certificate says so only after the handshake); a stale pooled one is retried quietly.
   if (w < 0 && errno != EAGAIN && (errno == EPROTO || !reused_)) {
+    const int e = errno;  // the caller reads it; logging may change it
     LOG_WARN("{}: TLS write to {}/{} failed: {}", lis_->name, server_->backend, server_->name,
              up_->tls->error());
+    errno = e;
   }
   return w;
 }

@@ -8,46 +8,11 @@
 namespace fulcrum::l7 {
 
 ssize_t upstream_tls_recv(UpstreamConn& c, char* p, std::size_t cap) {
-  std::size_t n = 0;
-  c.tls_read_wants_write = false;
-  switch (c.tls->read(p, cap, n)) {
-    case tls::TlsConn::Result::kOk:
-      return static_cast<ssize_t>(n);
-    case tls::TlsConn::Result::kWantWrite:
-      c.tls_read_wants_write = true;
-      [[fallthrough]];
-    case tls::TlsConn::Result::kWantRead:
-      errno = EAGAIN;
-      return -1;
-    case tls::TlsConn::Result::kEof:
-      return 0;
-    case tls::TlsConn::Result::kError:
-      break;
-  }
-  errno = EPROTO;
-  return -1;
+  return c.tls->recv(p, cap, c.tls_read_wants_write);
 }
 
 ssize_t upstream_tls_send(UpstreamConn& c, const iovec* iov, int count) {
-  std::size_t n = 0;
-  c.tls_write_wants_read = false;
-  switch (c.tls->writev(iov, count, n)) {
-    case tls::TlsConn::Result::kOk:
-      return static_cast<ssize_t>(n);
-    case tls::TlsConn::Result::kWantRead:
-      c.tls_write_wants_read = true;
-      [[fallthrough]];
-    case tls::TlsConn::Result::kWantWrite:
-      errno = EAGAIN;
-      return -1;
-    case tls::TlsConn::Result::kEof:
-      errno = EPIPE;
-      return -1;
-    case tls::TlsConn::Result::kError:
-      break;
-  }
-  errno = EPROTO;
-  return -1;
+  return c.tls->send(iov, count, c.tls_write_wants_read);
 }
 
 std::shared_ptr<UpstreamConn> UpstreamPool::take(std::uint32_t server_id, std::uint64_t tls_id) {

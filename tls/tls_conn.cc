@@ -83,6 +83,49 @@ TlsConn::Result TlsConn::write_failed(int ret) {
   return r;
 }
 
+ssize_t TlsConn::recv(char* buf, std::size_t cap, bool& other_way) {
+  std::size_t n = 0;
+  other_way = false;
+  switch (read(buf, cap, n)) {
+    case Result::kOk:
+      return static_cast<ssize_t>(n);
+    case Result::kWantWrite:
+      other_way = true;
+      [[fallthrough]];
+    case Result::kWantRead:
+      errno = EAGAIN;
+      return -1;
+    case Result::kEof:
+      return 0;
+    case Result::kError:
+      break;
+  }
+  errno = EPROTO;
+  return -1;
+}
+
+ssize_t TlsConn::send(const iovec* iov, int count, bool& other_way) {
+  std::size_t n = 0;
+  other_way = false;
+  switch (writev(iov, count, n)) {
+    case Result::kOk:
+      return static_cast<ssize_t>(n);
+    case Result::kWantRead:
+      other_way = true;
+      [[fallthrough]];
+    case Result::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    case Result::kEof:
+      errno = EPIPE;
+      return -1;
+    case Result::kError:
+      break;
+  }
+  errno = EPROTO;
+  return -1;
+}
+
 TlsConn::Result TlsConn::writev(const iovec* iov, int count, std::size_t& n) {
   n = 0;
   if (ssl_ == nullptr) return Result::kError;

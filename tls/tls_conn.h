@@ -51,6 +51,12 @@ class TlsConn {
   Result writev(const iovec* iov, int count, std::size_t& n);
   // Plaintext already decrypted and waiting in OpenSSL.
   bool has_buffered() const { return ssl_ != nullptr && SSL_pending(ssl_) > 0; }
+  // read() and writev() in the shape of recv()/sendmsg(), for I/O loops written around them:
+  // bytes, 0 at EOF (reads), or -1 with errno EAGAIN (wait; `other_way` is set when the wait
+  // is for the other direction), EPIPE (a write after the peer's close_notify) or EPROTO (a
+  // TLS error, described by error()).
+  ssize_t recv(char* buf, std::size_t cap, bool& other_way);
+  ssize_t send(const iovec* iov, int count, bool& other_way);
   // A write returned kWantWrite: OpenSSL holds its record until the same write is retried.
   bool write_pending() const { return write_pending_; }
   // Sends close_notify if the socket takes it now; never waits for the peer's.

@@ -124,49 +124,14 @@ void H2UpConn::handshake() {
 
 ssize_t H2UpConn::recv_some(char* buf, std::size_t cap) {
   if (!tls_) return ::recv(sock_.native_handle(), buf, cap, MSG_DONTWAIT);
-  std::size_t n = 0;
-  tls_read_wants_write_ = false;
-  switch (tls_->read(buf, cap, n)) {
-    case tls::TlsConn::Result::kOk:
-      return static_cast<ssize_t>(n);
-    case tls::TlsConn::Result::kWantWrite:
-      tls_read_wants_write_ = true;
-      [[fallthrough]];
-    case tls::TlsConn::Result::kWantRead:
-      errno = EAGAIN;
-      return -1;
-    case tls::TlsConn::Result::kEof:
-      return 0;
-    case tls::TlsConn::Result::kError:
-      break;
-  }
-  errno = EPROTO;
-  return -1;
+  return tls_->recv(buf, cap, tls_read_wants_write_);
 }
 
 // After EAGAIN the caller retries with the same bytes (out_ from out_sent_), as OpenSSL wants.
 ssize_t H2UpConn::send_some(const char* p, std::size_t len) {
   if (!tls_) return ::send(sock_.native_handle(), p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
   iovec iov{const_cast<char*>(p), len};
-  std::size_t n = 0;
-  tls_write_wants_read_ = false;
-  switch (tls_->writev(&iov, 1, n)) {
-    case tls::TlsConn::Result::kOk:
-      return static_cast<ssize_t>(n);
-    case tls::TlsConn::Result::kWantRead:
-      tls_write_wants_read_ = true;
-      [[fallthrough]];
-    case tls::TlsConn::Result::kWantWrite:
-      errno = EAGAIN;
-      return -1;
-    case tls::TlsConn::Result::kEof:
-      errno = EPIPE;
-      return -1;
-    case tls::TlsConn::Result::kError:
-      break;
-  }
-  errno = EPROTO;
-  return -1;
+  return tls_->send(&iov, 1, tls_write_wants_read_);
 }
 
 void H2UpConn::on_up() {
