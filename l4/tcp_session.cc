@@ -303,41 +303,6 @@ bool TcpSession::backend_full() const {
 // The queue: as HAProxy's for `maxconn`, a connection that finds every usable server full
 // waits (its bytes stay in the kernel) until a slot frees or `queue.timeout` passes.
 
-namespace {
-constexpr auto kQueuePoll = std::chrono::milliseconds(2);
-
-void arm_queue_timer(TcpWorker& w) {
-  if (w.queue_timer_armed) return;
-  w.queue_timer_armed = true;
-  w.queue_timer.expires_after(kQueuePoll);
-  w.queue_timer.async_wait([&w](const std::error_code& ec) {
-    w.queue_timer_armed = false;
-    if (ec) return;
-    serve_tcp_queue(w);
-    if (w.queue_head != nullptr) arm_queue_timer(w);
-  });
-}
-
-void wake_queue(TcpWorker& w) {
-  if (w.queue_wake_posted) return;
-  w.queue_wake_posted = true;
-  asio::post(w.worker.io(), [&w] {
-    w.queue_wake_posted = false;
-    serve_tcp_queue(w);
-  });
-}
-}  // namespace
-
-void serve_tcp_queue(TcpWorker& w) {
-  // A backend whose oldest waiter found no slot has none for the later ones either.
-  const l7::Backend* full = nullptr;
-  for (TcpSession* s = w.queue_head; s != nullptr;) {
-    TcpSession* next = s->q_next;
-    if (s->backend() != full && !s->try_dequeue()) full = s->backend();
-    s = next;
-  }
-}
-
 void TcpSession::enqueue() {
   const l7::Backend& b = *backend_;
   --attempts_;  // this attempt has not happened yet: try_dequeue() makes it
@@ -354,12 +319,8 @@ void TcpSession::enqueue() {
   phase_ = Phase::kQueued;
   b.stats->slots[w_.worker.index()].queued.add();
   q_self_ = shared_from_this();
-  q_prev = w_.queue_tail;
-  q_next = nullptr;
-  (w_.queue_tail ? w_.queue_tail->q_next : w_.queue_head) = this;
-  w_.queue_tail = this;
   deadline_ = Clock::now() + b.queue_timeout;
-  arm_queue_timer(w_);
+  w_.queue.push(*this);
 }
 
 bool TcpSession::try_dequeue() {
@@ -376,9 +337,7 @@ bool TcpSession::try_dequeue() {
 
 void TcpSession::leave_queue() {
   if (!q_self_) return;
-  (q_prev ? q_prev->q_next : w_.queue_head) = q_next;
-  (q_next ? q_next->q_prev : w_.queue_tail) = q_prev;
-  q_prev = q_next = nullptr;
+  w_.queue.remove(*this);
   backend_->queued.fetch_sub(1, std::memory_order_relaxed);
   // The last reference may be this one, and the caller is still inside a member function:
   // drop it from the event loop instead.
@@ -497,7 +456,7 @@ void TcpSession::release_server() {
   if (server_ == nullptr) return;
   balance::release(*server_);
   server_ = nullptr;
-  if (w_.queue_head != nullptr) wake_queue(w_);
+  w_.queue.wake();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -702,7 +661,7 @@ void abort_sessions(TcpWorker& w) {
     s = next;
   }
   w.sweep_timer.cancel();
-  w.queue_timer.cancel();
+  w.queue.cancel();
 }
 
 }  // namespace fulcrum::l4

@@ -57,12 +57,9 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
 
   TcpSession* list_prev = nullptr;
   TcpSession* list_next = nullptr;
-  // The worker's wait queue for a server slot (serve_tcp_queue()).
+  // Links of the worker's wait queue (core/wait_queue.h).
   TcpSession* q_prev = nullptr;
   TcpSession* q_next = nullptr;
-  // Queued: takes a slot and connects if one is free now; false when none is.
-  bool try_dequeue();
-  const l7::Backend* backend() const { return backend_; }
 
  private:
   enum class Phase : std::uint8_t {
@@ -108,6 +105,10 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
   bool backend_full() const;
   void enqueue();
   void leave_queue();
+  friend class WaitQueue<TcpSession>;
+  // Queued: takes a slot and connects if one is free now; false when none is.
+  bool try_dequeue();
+  const void* queue_key() const { return backend_; }
   void on_connected(const std::error_code& ec);
   void connect_failed(const char* why);
   void reject();  // closed at once before relaying (counted as rejected)

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/wait_queue.h"
 #include "core/worker.h"
 #include "l4/tcp_pipe_pool.h"
 #include "l7/snapshot.h"
@@ -42,18 +43,9 @@ struct TcpWorker {
   TcpSession* sessions = nullptr;
   std::size_t session_count = 0;
   bool draining = false;
-  // Sessions waiting for a server slot, oldest first (TcpSession::enqueue). Slots freed on
-  // this worker wake them at once; slots freed by other workers are found by a short poll
-  // while the queue is not empty.
-  TcpSession* queue_head = nullptr;
-  TcpSession* queue_tail = nullptr;
-  asio::steady_timer queue_timer{worker.io()};
-  bool queue_timer_armed = false;
-  bool queue_wake_posted = false;
+  // Sessions waiting for a server slot, oldest first (TcpSession::enqueue).
+  WaitQueue<TcpSession> queue{worker.io()};
 };
-
-// Gives queued sessions the slots that are free now, in arrival order.
-void serve_tcp_queue(TcpWorker& w);
 
 // The timeout sweep: one timer per worker, not one per session (timeouts fire up to one tick,
 // 100 ms, late). It stops once the worker drains and its last session has ended.

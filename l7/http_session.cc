@@ -560,31 +560,6 @@ void HttpSession::connect_to(const balance::Server* s) {
 // HAProxy answers a queue timeout). The bound is shared by all workers through
 // Backend::queued, touched only by requests that queue.
 
-namespace {
-constexpr auto kQueuePoll = std::chrono::milliseconds(2);
-
-void arm_queue_timer(WorkerContext& wc) {
-  if (wc.queue_timer_armed) return;
-  wc.queue_timer_armed = true;
-  wc.queue_timer.expires_after(kQueuePoll);
-  wc.queue_timer.async_wait([&wc](const std::error_code& ec) {
-    wc.queue_timer_armed = false;
-    if (ec) return;
-    serve_queue(wc);
-    if (wc.queue_head != nullptr) arm_queue_timer(wc);
-  });
-}
-
-void wake_queue(WorkerContext& wc) {
-  if (wc.queue_wake_posted) return;
-  wc.queue_wake_posted = true;
-  asio::post(wc.worker.io(), [&wc] {
-    wc.queue_wake_posted = false;
-    serve_queue(wc);
-  });
-}
-}  // namespace
-
 void HttpSession::enqueue() {
   const Backend& b = *backend_;
   --attempts_;  // this attempt has not happened yet: try_dequeue() makes it
@@ -596,12 +571,8 @@ void HttpSession::enqueue() {
   phase_ = Phase::kQueued;
   b.stats->slots[wc_.worker.index()].queued.add();
   q_self_ = shared_from_this();
-  q_prev_ = wc_.queue_tail;
-  q_next_ = nullptr;
-  (wc_.queue_tail ? wc_.queue_tail->q_next_ : wc_.queue_head) = this;
-  wc_.queue_tail = this;
   set_deadline(b.queue_timeout);
-  arm_queue_timer(wc_);
+  wc_.queue.push(*this);
 }
 
 bool HttpSession::try_dequeue() {
@@ -618,23 +589,11 @@ bool HttpSession::try_dequeue() {
 
 void HttpSession::leave_queue() {
   if (!q_self_) return;
-  (q_prev_ ? q_prev_->q_next_ : wc_.queue_head) = q_next_;
-  (q_next_ ? q_next_->q_prev_ : wc_.queue_tail) = q_prev_;
-  q_prev_ = q_next_ = nullptr;
+  wc_.queue.remove(*this);
   backend_->queued.fetch_sub(1, std::memory_order_relaxed);
   // The last reference may be this one, and the caller is still inside a member function:
   // drop it from the event loop instead.
   asio::post(wc_.worker.io(), [self = std::move(q_self_)] {});
-}
-
-void serve_queue(WorkerContext& wc) {
-  // A backend whose oldest waiter found no slot has none for the later ones either.
-  const Backend* full = nullptr;
-  for (HttpSession* s = wc.queue_head; s != nullptr;) {
-    HttpSession* next = s->q_next_;
-    if (s->backend_ != full && !s->try_dequeue()) full = s->backend_;
-    s = next;
-  }
 }
 
 void HttpSession::on_connected(const std::error_code& ec) {
@@ -784,7 +743,7 @@ void HttpSession::release_upstream(bool reusable) {
   if (active_on_) {
     balance::release(*active_on_);
     active_on_ = nullptr;
-    if (wc_.queue_head != nullptr) wake_queue(wc_);
+    wc_.queue.wake();
   }
   if (h2_) h2_->release();
   if (!up_) return;

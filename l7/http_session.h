@@ -40,6 +40,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
 
+  // Links of the worker's wait queue (core/wait_queue.h).
+  HttpSession* q_prev = nullptr;
+  HttpSession* q_next = nullptr;
+
   void start();
   // Graceful shutdown: closes now if idle, otherwise after the response in progress.
   void drain();
@@ -94,7 +98,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void enqueue();
   bool try_dequeue();
   void leave_queue();
-  friend void serve_queue(WorkerContext& wc);
+  friend class WaitQueue<HttpSession>;
+  const void* queue_key() const { return backend_; }
   void on_connected(const std::error_code& ec);
   // Backends with tls: the handshake after the TCP connect (phase kConnect, so connect_timeout
   // bounds it and a failure takes the failed-connect path), then the upstream side of
@@ -167,10 +172,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const balance::Server* sticky_ = nullptr;     // the server the sticky cookie names
   // Sticky mode learn: the hash of the session cookie the request carried (0: none).
   std::uint64_t sticky_key_ = 0;
-  // The worker's wait queue (enqueue()): links, and the reference that keeps a queued session
-  // alive, since no socket handler of it is pending while it waits.
-  HttpSession* q_prev_ = nullptr;
-  HttpSession* q_next_ = nullptr;
+  // While in the worker's wait queue (enqueue()): the reference that keeps the session alive,
+  // since no socket handler of it is pending while it waits.
   std::shared_ptr<HttpSession> q_self_;
   std::chrono::steady_clock::time_point sent_at_{};  // request went upstream (for EWMA latency)
   std::chrono::steady_clock::time_point head_at_{};  // request head complete (for the histogram)
@@ -237,8 +240,6 @@ void sweep_sessions(WorkerContext& wc);
 // Starts the worker's periodic sweep; it stops by itself once the worker drains and has no
 // session left.
 void start_sweep(WorkerContext& wc);
-// Gives waiting requests the server slots that are free now, oldest first.
-void serve_queue(WorkerContext& wc);
 // After the worker took a new snapshot: sessions busy on a backend it no longer has (tunnels,
 // long responses) are closed once `grace` has passed; the rest carry on.
 void retire_sessions(WorkerContext& wc, std::chrono::milliseconds grace);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/wait_queue.h"
 #include "core/worker.h"
 #include "l7/http1/parser.h"
 #include "l7/snapshot.h"
@@ -80,14 +81,8 @@ struct WorkerContext {
   HttpSession* sessions = nullptr;
   std::size_t session_count = 0;
   bool draining = false;
-  // Requests of this worker waiting for a server slot (max_connections), oldest first; see
-  // serve_queue() in l7/http_session.cc. Slots freed here wake them at once; slots freed by
-  // other workers are found by a short poll while the queue is not empty.
-  HttpSession* queue_head = nullptr;
-  HttpSession* queue_tail = nullptr;
-  asio::steady_timer queue_timer{worker.io()};
-  bool queue_timer_armed = false;
-  bool queue_wake_posted = false;
+  // Requests of this worker waiting for a server slot (max_connections), oldest first.
+  WaitQueue<HttpSession> queue{worker.io()};
   RecentErrors recent_errors;
 };
 
