@@ -22,6 +22,14 @@ std::string resolve(const std::string& file, const std::string& name) {
 
 }  // namespace
 
+// A certificate, key or CA file, relative to the config file's directory.
+void Walker::file_path(const Field& f, std::string& dst) {
+  if (auto t = text(f, "expected a file path")) {
+    if (t->empty()) return error(f.mark, f.path, "expected a file path, got an empty string");
+    dst = resolve(file_, *t);
+  }
+}
+
 void Walker::read_tls(const Field& f, TlsConfig& out) {
   out.enabled = true;
   out.mark = f.mark;
@@ -31,12 +39,6 @@ void Walker::read_tls(const Field& f, TlsConfig& out) {
               kind_name(f.value));
     return;
   }
-  auto file_at = [&](const Field& g, std::string& dst) {
-    if (auto t = text(g, "expected a file path")) {
-      if (t->empty()) return error(g.mark, g.path, "expected a file path, got an empty string");
-      dst = resolve(file_, *t);
-    }
-  };
   for_each_field(
       f.value, f.path,
       {"certificates", "protocols", "ciphers", "ciphersuites", "curves", "session_tickets",
@@ -57,11 +59,11 @@ void Walker::read_tls(const Field& f, TlsConfig& out) {
             for_each_field(item.value, item.path, {"cert", "key", "ocsp_response"}, c.key_marks,
                            [&](const Field& h) {
                              if (h.key == "cert") {
-                               file_at(h, c.cert);
+                               file_path(h, c.cert);
                              } else if (h.key == "key") {
-                               file_at(h, c.key);
+                               file_path(h, c.key);
                              } else {
-                               file_at(h, c.ocsp_response);
+                               file_path(h, c.ocsp_response);
                              }
                            });
             if (c.cert.empty() && !c.key_marks.by_key.contains("cert")) {
@@ -104,7 +106,7 @@ void Walker::read_tls(const Field& f, TlsConfig& out) {
           read_duration(g, out.handshake_timeout);
           if (out.handshake_timeout.count() <= 0) error(g.mark, g.path, "expected more than 0");
         } else if (g.key == "client_ca") {
-          file_at(g, out.client_ca);
+          file_path(g, out.client_ca);
         } else if (g.key == "verify_client") {
           constexpr std::string_view kWant = "expected one of: none, optional, required";
           auto t = text(g, kWant);
@@ -160,18 +162,12 @@ void Walker::read_upstream_tls(const Field& f, UpstreamTlsConfig& out) {
               kind_name(f.value));
     return;
   }
-  auto file_at = [&](const Field& g, std::string& dst) {
-    if (auto t = text(g, "expected a file path")) {
-      if (t->empty()) return error(g.mark, g.path, "expected a file path, got an empty string");
-      dst = resolve(file_, *t);
-    }
-  };
   for_each_field(f.value, f.path,
                  {"ca", "verify", "sni", "cert", "key", "protocols", "ciphers", "ciphersuites",
                   "session_reuse"},
                  out.key_marks, [&](const Field& g) {
                    if (g.key == "ca") {
-                     file_at(g, out.ca);
+                     file_path(g, out.ca);
                    } else if (g.key == "verify") {
                      read_bool(g, out.verify);
                    } else if (g.key == "sni") {
@@ -184,9 +180,9 @@ void Walker::read_upstream_tls(const Field& f, UpstreamTlsConfig& out) {
                      if (!ok) return bad_value(g, "expected a server name like api.internal", *t);
                      out.sni = *t;
                    } else if (g.key == "cert") {
-                     file_at(g, out.cert);
+                     file_path(g, out.cert);
                    } else if (g.key == "key") {
-                     file_at(g, out.key);
+                     file_path(g, out.key);
                    } else if (g.key == "protocols") {
                      out.protocols.clear();
                      read_texts(g, "protocols", "a protocol (tls1.2, tls1.3)", true, out.protocols);

@@ -149,6 +149,7 @@ class Walker {
   void read_error_bodies(const Field& f, std::map<int, std::string>& out);
   void read_access_log(const Field& f, AccessLogConfig& out);
   // tls_loader.cc
+  void file_path(const Field& f, std::string& dst);
   void read_tls(const Field& f, TlsConfig& out);
   void read_hsts(const Field& f, HstsConfig& out);
   void read_upstream_tls(const Field& f, UpstreamTlsConfig& out);  // a backend's `tls`

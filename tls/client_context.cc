@@ -95,21 +95,9 @@ std::shared_ptr<const ClientContext> ClientContext::build(
   self->session_reuse_ = cfg.session_reuse;
   self->id_ = next_id.fetch_add(1, std::memory_order_relaxed);
 
-  int lo = TLS1_3_VERSION, hi = TLS1_VERSION;
-  for (const auto& p : cfg.protocols) {
-    lo = std::min(lo, proto_version(p));
-    hi = std::max(hi, proto_version(p));
-  }
-  long options = SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF;
-  const std::pair<const char*, long> gaps[] = {{"tls1.1", SSL_OP_NO_TLSv1_1},
-                                               {"tls1.2", SSL_OP_NO_TLSv1_2}};
-  for (const auto& [name, op] : gaps) {
-    const int v = proto_version(name);
-    if (v > lo && v < hi &&
-        std::find(cfg.protocols.begin(), cfg.protocols.end(), name) == cfg.protocols.end()) {
-      options |= op;
-    }
-  }
+  const auto [lo, hi, gaps] = proto_range(cfg.protocols);
+  long options = SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF |
+                 gaps;
   // No tickets asked for when none will be used: fewer records to read on an idle connection.
   if (!cfg.session_reuse) options |= SSL_OP_NO_TICKET;
   SSL_CTX_set_options(ctx, options);

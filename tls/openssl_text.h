@@ -11,7 +11,13 @@ namespace fulcrum::tls {
 std::string openssl_error();
 // "a:b c,d" -> tokens, as OpenSSL's list parsers split them.
 std::vector<std::string> split_list(const std::string& s);
-// A validated protocol name ("tls1.0" .. "tls1.3") as OpenSSL's version constant.
-int proto_version(const std::string& p);
+// What a configured protocol list means to OpenSSL: the lowest and highest version, and the
+// SSL_OP_NO_* options for versions between them that the list leaves out.
+struct ProtoRange {
+  int lo;
+  int hi;
+  long gap_options;
+};
+ProtoRange proto_range(const std::vector<std::string>& protocols);
 
 }  // namespace fulcrum::tls

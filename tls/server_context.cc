@@ -80,23 +80,9 @@ struct Errors {
 // callbacks run on the first one too, so all must agree.
 bool configure(SSL_CTX* ctx, const config::TlsConfig& cfg, const std::string& listener, Errors& err,
                bool report) {
-  int lo = TLS1_3_VERSION, hi = TLS1_VERSION;
-  for (const auto& p : cfg.protocols) {
-    lo = std::min(lo, proto_version(p));
-    hi = std::max(hi, proto_version(p));
-  }
+  const auto [lo, hi, gaps] = proto_range(cfg.protocols);
   long options = SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                 SSL_OP_IGNORE_UNEXPECTED_EOF;
-  // Versions between the lowest and highest that the list leaves out.
-  const std::pair<const char*, long> gaps[] = {{"tls1.1", SSL_OP_NO_TLSv1_1},
-                                               {"tls1.2", SSL_OP_NO_TLSv1_2}};
-  for (const auto& [name, op] : gaps) {
-    const int v = proto_version(name);
-    if (v > lo && v < hi &&
-        std::find(cfg.protocols.begin(), cfg.protocols.end(), name) == cfg.protocols.end()) {
-      options |= op;
-    }
-  }
+                 SSL_OP_IGNORE_UNEXPECTED_EOF | gaps;
   if (!cfg.session_tickets) options |= SSL_OP_NO_TICKET;
   SSL_CTX_set_options(ctx, options);
   if (SSL_CTX_set_min_proto_version(ctx, lo) != 1 || SSL_CTX_set_max_proto_version(ctx, hi) != 1) {
